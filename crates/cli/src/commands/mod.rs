@@ -1,0 +1,5 @@
+//! One module per subcommand; each returns its whole output as a string so
+//! nothing is printed before the command has succeeded.
+
+pub mod check;
+pub mod explain;

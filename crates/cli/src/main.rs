@@ -1,0 +1,69 @@
+//! The `opfuse` command line: the only place that reads files, prints and
+//! renders. Each subcommand lives in `commands/`; loading a model (read,
+//! parse, elaborate, verify) is shared in `load.rs`.
+
+mod commands;
+mod load;
+mod render;
+mod summary;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Operator coverage, fusion and speed for CUDA-to-Ascend migrations.
+#[derive(Parser)]
+#[command(name = "opfuse", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse, elaborate and verify a model; print a summary.
+    Check(commands::check::CheckArgs),
+    /// Explain a diagnostic code, such as E0004.
+    Explain(commands::explain::ExplainArgs),
+}
+
+/// How a command failed, which decides the exit code.
+#[derive(Debug)]
+pub enum Failure {
+    /// The input is bad: exit 1. The text is already rendered.
+    Input(String),
+    /// The command line is bad: exit 2.
+    Usage(String),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Elaboration recurses on nesting; a generous stack keeps the bounds in
+    // `opfuse_syntax::parser::MAX_NESTING` far from the limit.
+    let worker = std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(move || match cli.command {
+            Command::Check(args) => commands::check::run(&args),
+            Command::Explain(args) => commands::explain::run(&args),
+        });
+    let result = match worker.map(|handle| handle.join()) {
+        Ok(Ok(result)) => result,
+        _ => Err(Failure::Input(
+            "error: internal failure (please report this with the input file)\n".into(),
+        )),
+    };
+    match result {
+        Ok(output) => {
+            print!("{output}");
+            ExitCode::SUCCESS
+        }
+        Err(Failure::Input(rendered)) => {
+            eprint!("{rendered}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Usage(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! The operator catalog: what each operator is, its shape rule and its cost.
+//!
+//! Data comes from `ops/catalog.toml` (embedded at build time, read with
+//! serde); shape rules and FLOP formulas are code in [`rules`], keyed by the
+//! catalog name in [`code::OP_CODE`]. [`Catalog`] joins the two and is the
+//! [`opfuse_ir::OpSemantics`] that elaboration and verification ask.
+//!
+//! Invariants: this is the only crate that reads the catalog TOML; every
+//! catalog entry has code and all code has an entry (tested); a shape rule
+//! never panics, whatever the input types and attributes.
+//!
+//! Start at [`Catalog`], then `rules/`.
+
+mod args;
+pub mod catalog;
+pub mod code;
+pub mod rules;
+
+use std::collections::BTreeMap;
+
+use opfuse_ir::{Attrs, Blame, InferError, InferErrorKind, OpSemantics, TensorType};
+
+pub use catalog::{AttrKind, AttrSpec, CatalogError, OpClass, OpEntry};
+
+use args::Args;
+
+/// The loaded catalog, with the code for each entry attached.
+#[derive(Clone, Debug)]
+pub struct Catalog {
+    entries: BTreeMap<String, OpEntry>,
+}
+
+impl Catalog {
+    /// Loads the built-in catalog; fails if it is malformed or out of step
+    /// with the code.
+    pub fn builtin() -> Result<Catalog, CatalogError> {
+        let entries = catalog::builtin_entries()?;
+        if let Some(name) = entries.keys().find(|n| code::lookup(n).is_none()) {
+            return Err(CatalogError {
+                file: "ops/catalog.toml".into(),
+                message: format!("op `{name}` has no shape rule in crates/ops"),
+            });
+        }
+        Ok(Catalog { entries })
+    }
+
+    pub fn entry(&self, op: &str) -> Option<&OpEntry> {
+        self.entries.get(op)
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &OpEntry> {
+        self.entries.values()
+    }
+
+    /// FLOPs of one application of `op`; 0 for unknown ops.
+    pub fn flops(
+        &self,
+        op: &str,
+        attrs: &Attrs,
+        inputs: &[TensorType],
+        outputs: &[TensorType],
+    ) -> u128 {
+        match code::lookup(op) {
+            Some(code) => (code.flops)(&Args { attrs, inputs }, outputs),
+            None => 0,
+        }
+    }
+
+    fn entry_or_error(&self, op: &str) -> Result<&OpEntry, InferError> {
+        self.entries.get(op).ok_or_else(|| {
+            InferError::new(
+                InferErrorKind::Arity,
+                Blame::Call,
+                format!("`{op}` is not in the catalog"),
+            )
+        })
+    }
+}
+
+impl OpSemantics for Catalog {
+    fn knows(&self, op: &str) -> bool {
+        self.entries.contains_key(op)
+    }
+
+    fn op_names(&self) -> Vec<&str> {
+        self.entries.keys().map(String::as_str).collect()
+    }
+
+    fn normalize_attrs(&self, op: &str, attrs: &mut Attrs) -> Result<(), InferError> {
+        let entry = self.entry_or_error(op)?;
+        for (name, value) in attrs.iter_mut() {
+            let Some(spec) = entry.attr(name) else {
+                let known: Vec<&str> = entry.attrs.iter().map(|a| a.name.as_str()).collect();
+                let listing = match known.is_empty() {
+                    true => format!("`{op}` takes no attributes"),
+                    false => format!(
+                        "`{op}` takes {}",
+                        known
+                            .iter()
+                            .map(|k| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                return Err(InferError::new(
+                    InferErrorKind::UnknownAttr,
+                    Blame::Attr(name.clone()),
+                    format!("`{op}` has no attribute `{name}`"),
+                )
+                .with_help(listing));
+            };
+            *value = spec.kind.coerce(value).ok_or_else(|| {
+                InferError::new(
+                    InferErrorKind::AttrType,
+                    Blame::Attr(name.clone()),
+                    format!(
+                        "attribute `{name}` of `{op}` must be a {}, found a {}",
+                        spec.kind.name(),
+                        value.kind_name()
+                    ),
+                )
+            })?;
+        }
+        for spec in &entry.attrs {
+            if attrs.contains_key(&spec.name) {
+                continue;
+            }
+            let default = spec.default.clone().ok_or_else(|| {
+                InferError::new(
+                    InferErrorKind::MissingAttr,
+                    Blame::Call,
+                    format!(
+                        "`{op}` needs the attribute `{}` ({})",
+                        spec.name,
+                        spec.kind.name()
+                    ),
+                )
+                .with_help(format!("add `{} = ...` to the call", spec.name))
+            })?;
+            attrs.insert(spec.name.clone(), default);
+        }
+        Ok(())
+    }
+
+    fn infer(
+        &self,
+        op: &str,
+        attrs: &Attrs,
+        inputs: &[TensorType],
+    ) -> Result<Vec<TensorType>, InferError> {
+        let entry = self.entry_or_error(op)?;
+        let (min, max) = entry.arity();
+        if inputs.len() < min || max.is_some_and(|max| inputs.len() > max) {
+            let expected = match max {
+                Some(max) if max == min => format!("{min}"),
+                Some(max) => format!("{min} to {max}"),
+                None => format!("at least {min}"),
+            };
+            return Err(InferError::new(
+                InferErrorKind::Arity,
+                Blame::Call,
+                format!(
+                    "`{op}` takes {expected} tensor argument(s), found {}",
+                    inputs.len()
+                ),
+            )
+            .with_help(format!("`{op}({})`", entry.inputs.join(", "))));
+        }
+        let code = code::lookup(op).ok_or_else(|| {
+            InferError::new(
+                InferErrorKind::Arity,
+                Blame::Call,
+                format!("`{op}` has no shape rule"),
+            )
+        })?;
+        (code.infer)(&Args { attrs, inputs })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opfuse_ir::{Attr, DType};
+
+    #[test]
+    fn catalog_and_code_list_the_same_operators() {
+        let catalog = Catalog::builtin().expect("the built-in catalog loads");
+        let in_catalog: Vec<&str> = catalog.op_names();
+        let mut in_code: Vec<&str> = code::OP_CODE.iter().map(|(n, _)| *n).collect();
+        in_code.sort_unstable();
+        assert_eq!(in_catalog, in_code);
+    }
+
+    fn infer(
+        op: &str,
+        attrs: &[(&str, Attr)],
+        inputs: &[(DType, &[u64])],
+    ) -> Result<Vec<String>, String> {
+        let catalog = Catalog::builtin().unwrap();
+        let mut attrs: Attrs = attrs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        catalog
+            .normalize_attrs(op, &mut attrs)
+            .map_err(|e| e.message.clone())?;
+        let inputs: Vec<TensorType> = inputs
+            .iter()
+            .map(|(d, s)| TensorType::new(*d, s.to_vec()))
+            .collect();
+        catalog
+            .infer(op, &attrs, &inputs)
+            .map(|ts| ts.iter().map(|t| t.to_string()).collect())
+            .map_err(|e| e.message)
+    }
+
+    fn ints(v: &[i64]) -> Attr {
+        Attr::List(v.iter().map(|&i| Attr::Int(i)).collect())
+    }
+
+    use DType::{F32, I64};
+
+    #[test]
+    fn shape_rules() {
+        let cases: Vec<(Result<Vec<String>, String>, &str)> = vec![
+            (
+                infer("matmul", &[], &[(F32, &[8, 1, 4, 5]), (F32, &[3, 5, 6])]),
+                "f32[8, 3, 4, 6]",
+            ),
+            (
+                infer("matmul", &[], &[(F32, &[5]), (F32, &[5, 6])]),
+                "f32[6]",
+            ),
+            (
+                infer(
+                    "sum",
+                    &[("axes", ints(&[-1])), ("keepdims", Attr::Bool(true))],
+                    &[(F32, &[2, 3])],
+                ),
+                "f32[2, 1]",
+            ),
+            (infer("mean", &[], &[(F32, &[2, 3])]), "f32[]"),
+            (
+                infer(
+                    "reshape",
+                    &[("shape", ints(&[2, -1, 4]))],
+                    &[(F32, &[4, 4, 4])],
+                ),
+                "f32[2, 8, 4]",
+            ),
+            (
+                infer(
+                    "transpose",
+                    &[("perm", ints(&[0, 2, 1, 3]))],
+                    &[(F32, &[1, 2, 3, 4])],
+                ),
+                "f32[1, 3, 2, 4]",
+            ),
+            (
+                infer(
+                    "conv",
+                    &[("strides", ints(&[2, 2])), ("pads", ints(&[3, 3, 3, 3]))],
+                    &[(F32, &[1, 3, 224, 224]), (F32, &[64, 3, 7, 7])],
+                ),
+                "f32[1, 64, 112, 112]",
+            ),
+            (
+                infer(
+                    "conv",
+                    &[("groups", Attr::Int(32)), ("pads", ints(&[1, 1, 1, 1]))],
+                    &[(F32, &[1, 32, 8, 8]), (F32, &[32, 1, 3, 3])],
+                ),
+                "f32[1, 32, 8, 8]",
+            ),
+            (
+                infer(
+                    "max_pool",
+                    &[
+                        ("kernel", ints(&[3, 3])),
+                        ("strides", ints(&[2, 2])),
+                        ("pads", ints(&[1, 1, 1, 1])),
+                    ],
+                    &[(F32, &[1, 64, 112, 112])],
+                ),
+                "f32[1, 64, 56, 56]",
+            ),
+            (
+                infer(
+                    "gather",
+                    &[("axis", Attr::Int(1))],
+                    &[(F32, &[4, 10, 3]), (I64, &[2, 5])],
+                ),
+                "f32[4, 2, 5, 3]",
+            ),
+            (
+                infer("top_k", &[("k", Attr::Int(8))], &[(F32, &[16, 256])]),
+                "f32[16, 8]",
+            ),
+            (
+                infer(
+                    "slice",
+                    &[
+                        ("starts", ints(&[64])),
+                        ("ends", ints(&[128])),
+                        ("axes", ints(&[-1])),
+                    ],
+                    &[(F32, &[2, 128])],
+                ),
+                "f32[2, 64]",
+            ),
+            (
+                infer("unsqueeze", &[("axes", ints(&[0, -1]))], &[(F32, &[3])]),
+                "f32[1, 3, 1]",
+            ),
+            (
+                infer("expand", &[("shape", ints(&[2, 1, 3]))], &[(F32, &[4, 1])]),
+                "f32[2, 4, 3]",
+            ),
+            (
+                infer("add", &[], &[(F32, &[2, 3]), (F32, &[4, 3])]),
+                "shapes [2, 3] and [4, 3] do not broadcast: axis 0 is 4 here but 2 before",
+            ),
+            (
+                infer("matmul", &[], &[(F32, &[2, 3]), (F32, &[4, 5])]),
+                "inner dimensions differ: [2, 3] has 3 columns but [4, 5] has 4 rows",
+            ),
+            (
+                infer("reshape", &[("shape", ints(&[5, -1]))], &[(F32, &[4, 4])]),
+                "cannot infer -1: 16 elements of [4, 4] do not divide by 5",
+            ),
+            (
+                infer("transpose", &[("perm", ints(&[0, 0]))], &[(F32, &[2, 2])]),
+                "axis 0 is listed twice",
+            ),
+            (
+                infer("softmax", &[("axs", Attr::Int(1))], &[(F32, &[2])]),
+                "`softmax` has no attribute `axs`",
+            ),
+            (
+                infer("reshape", &[], &[(F32, &[2])]),
+                "`reshape` needs the attribute `shape` (list of ints)",
+            ),
+            (
+                infer("add", &[], &[(F32, &[2])]),
+                "`add` takes 2 tensor argument(s), found 1",
+            ),
+            (
+                infer("exp", &[], &[(I64, &[2])]),
+                "expects a float tensor, found i64",
+            ),
+        ];
+        for (got, expected) in cases {
+            let got = match got {
+                Ok(types) => types.join(", "),
+                Err(message) => message,
+            };
+            assert!(
+                got.starts_with(expected),
+                "got `{got}`, expected `{expected}`"
+            );
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! Shape rules and FLOP formulas, one module per family of operators.
+//!
+//! A shape rule takes the input types and normalized attributes and returns
+//! the output types, or says precisely what does not fit. A FLOP formula
+//! counts arithmetic operations (a multiply-add is two; a transcendental is
+//! one) from the same arguments and the output types.
+
+pub mod broadcast;
+pub mod conv;
+pub mod elementwise;
+pub mod index;
+pub mod layout;
+pub mod matmul;
+pub mod norm;
+pub mod reduction;
+
+use opfuse_ir::TensorType;
+
+use crate::args::{Args, InferResult};
+
+pub type InferFn = fn(&Args<'_>) -> InferResult<Vec<TensorType>>;
+pub type FlopsFn = fn(&Args<'_>, &[TensorType]) -> u128;
+
+/// Elements of a type as u128, for FLOP arithmetic that cannot overflow.
+pub fn elements(ty: &TensorType) -> u128 {
+    ty.shape.dims().iter().map(|&d| d as u128).product()
+}
+
+/// One FLOP per output element.
+pub fn per_output(_: &Args<'_>, outputs: &[TensorType]) -> u128 {
+    outputs.iter().map(elements).sum()
+}
+
+/// One FLOP per element of the first input.
+pub fn per_input(args: &Args<'_>, _: &[TensorType]) -> u128 {
+    args.inputs.first().map(elements).unwrap_or(0)
+}
+
+/// Data movement only.
+pub fn no_flops(_: &Args<'_>, _: &[TensorType]) -> u128 {
+    0
+}
