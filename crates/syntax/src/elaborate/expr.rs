@@ -92,8 +92,8 @@ impl<'a> Elaborator<'a> {
         if let Some(value) = frame.scope.get(name) {
             return Ok(value.clone());
         }
-        if let Some(&dim) = self.dims.get(name) {
-            return Ok(Val::Int(dim));
+        if let Some(dim) = self.dims.get(name) {
+            return Ok(dim.clone());
         }
         let candidates = frame
             .scope

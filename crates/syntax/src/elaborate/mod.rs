@@ -76,7 +76,8 @@ type Result<T> = std::result::Result<T, Reported>;
 struct Elaborator<'a> {
     ops: &'a dyn OpSemantics,
     graphs: BTreeMap<&'a str, &'a GraphDef>,
-    dims: BTreeMap<String, i64>,
+    /// Evaluated dims; one that failed to evaluate is poison.
+    dims: BTreeMap<String, Val>,
     graph: Graph,
     diagnostics: Vec<Diagnostic>,
     /// Graphs being instantiated, innermost last: for recursion and depth.
@@ -195,7 +196,10 @@ impl<'a> Elaborator<'a> {
                     None => self.eval_int(&mut frame, &dim.value, "a dim"),
                 };
                 match value {
-                    Ok(v) if v < 0 => {
+                    Ok(v) if v >= 0 => {
+                        self.dims.insert(name.clone(), Val::Int(v));
+                    }
+                    Ok(v) => {
                         self.report(
                             Diagnostic::new(
                                 Code::E0020,
@@ -204,11 +208,11 @@ impl<'a> Elaborator<'a> {
                             )
                             .label("negative"),
                         );
+                        self.dims.insert(name.clone(), Val::Poison);
                     }
-                    Ok(v) => {
-                        self.dims.insert(name.clone(), v);
+                    Err(Reported) => {
+                        self.dims.insert(name.clone(), Val::Poison);
                     }
-                    Err(Reported) => {}
                 }
             }
         }
@@ -404,10 +408,9 @@ impl<'a> Elaborator<'a> {
                 body,
                 ..
             } => {
-                let (Ok(start_v), Ok(end_v)) = (
-                    self.eval_int(frame, start, "a loop bound"),
-                    self.eval_int(frame, end, "a loop bound"),
-                ) else {
+                let (Ok(start_v), Ok(end_v)) =
+                    (self.loop_bound(frame, start), self.loop_bound(frame, end))
+                else {
                     return;
                 };
                 if end_v.saturating_sub(start_v) > MAX_LOOP_ITERATIONS {
@@ -443,6 +446,9 @@ impl<'a> Elaborator<'a> {
                         Diagnostic::new(Code::E0024, *span, "`return` inside a `for` loop")
                             .label("move it after the loop"),
                     );
+                    // Counts as the graph's return, so neither the next iteration
+                    // nor the missing-return check reports it again.
+                    frame.returned = Some(values.iter().map(|e| (Val::Poison, e.span)).collect());
                     return;
                 }
                 let returned = values
@@ -517,6 +523,24 @@ impl<'a> Elaborator<'a> {
                 self.name_value(id, &format!("{}{}", frame.prefix, target.name.name));
             }
             frame.scope.insert(target.name.name.clone(), result);
+        }
+    }
+
+    fn loop_bound(&mut self, frame: &mut Frame<'a>, bound: &'a Expr) -> Result<i64> {
+        match self.eval(frame, bound)? {
+            Val::Int(v) => Ok(v),
+            Val::Poison => Err(Reported),
+            other => Err(self.report(
+                Diagnostic::new(
+                    Code::E0022,
+                    bound.span,
+                    format!(
+                        "a loop bound must be an integer, but this is {}",
+                        other.describe()
+                    ),
+                )
+                .label("not an integer"),
+            )),
         }
     }
 
