@@ -12,11 +12,7 @@ fn bad_inputs_are_diagnosed() {
     support::snapshot_settings().bind(|| {
         insta::glob!("fixtures/errors/*.opf", |path| {
             let text = fs::read(path).expect("fixture is readable");
-            let first_line = String::from_utf8_lossy(&text)
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_string();
+            let first_line = String::from_utf8_lossy(&text).lines().next().unwrap_or_default().to_string();
             let file = support::relative(path);
             let mut args = vec!["check", file.as_str()];
             if let Some(extra) = first_line.strip_prefix("// args:") {
@@ -53,10 +49,7 @@ fn every_code_has_a_fixture_and_an_explanation() {
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
         .collect();
     for code in opfuse_syntax::Code::ALL {
-        assert!(
-            fixtures.iter().any(|f| f.starts_with(code.as_str())),
-            "no fixture for {code}"
-        );
+        assert!(fixtures.iter().any(|f| f.starts_with(code.as_str())), "no fixture for {code}");
         let run = support::opfuse(&["explain", code.as_str()]);
         assert_eq!(run.code, 0);
         assert!(run.stdout.starts_with(&format!("{code}: {}", code.title())));
@@ -68,19 +61,8 @@ fn every_code_has_a_fixture_and_an_explanation() {
 fn missing_files_and_bad_flags_are_errors_not_panics() {
     let run = support::opfuse(&["check", "no/such/file.opf"]);
     assert_eq!(run.code, 1);
-    assert!(
-        run.stderr
-            .starts_with("error: cannot read `no/such/file.opf`"),
-        "{}",
-        run.stderr
-    );
-    assert_eq!(
-        support::opfuse(&["check", "examples/mlp.opf", "--dim", "S"]).code,
-        2
-    );
-    assert_eq!(
-        support::opfuse(&["check", "examples/mlp.opf", "--dim", "S=-3"]).code,
-        2
-    );
+    assert!(run.stderr.starts_with("error: cannot read `no/such/file.opf`"), "{}", run.stderr);
+    assert_eq!(support::opfuse(&["check", "examples/mlp.opf", "--dim", "S"]).code, 2);
+    assert_eq!(support::opfuse(&["check", "examples/mlp.opf", "--dim", "S=-3"]).code, 2);
     assert_eq!(support::opfuse(&["check"]).code, 2);
 }

@@ -29,22 +29,13 @@ fn summary(file: &str, extra: &[&str]) -> Value {
 fn parameter_counts_match_the_published_models() {
     // LLaMA-7B: 6.74 B (Touvron et al., 2023, table 2 lists 6.7B; the exact
     // count of the released weights is 6,738,415,616).
-    assert_eq!(
-        summary("examples/llama_7b.opf", &[])["params"],
-        6_738_415_616u64
-    );
+    assert_eq!(summary("examples/llama_7b.opf", &[])["params"], 6_738_415_616u64);
     // BERT-base: 110M in the paper, 109,482,240 in the released weights.
-    assert_eq!(
-        summary("examples/bert_base.opf", &[])["params"],
-        109_482_240u64
-    );
+    assert_eq!(summary("examples/bert_base.opf", &[])["params"], 109_482_240u64);
     // DeepSeek-V3: 671B total parameters in the main model.
     let deepseek = summary("examples/deepseek_v3.opf", &[]);
     let params = deepseek["params"].as_u64().expect("params is a number");
-    assert!(
-        (670_000_000_000..672_000_000_000).contains(&params),
-        "{params}"
-    );
+    assert!((670_000_000_000..672_000_000_000).contains(&params), "{params}");
 }
 
 #[test]
@@ -95,10 +86,7 @@ fn emitted_ir_checks_to_the_same_summary() {
         std::fs::write(&printed, &ir.stdout).expect("write IR");
         let printed = printed.to_string_lossy().into_owned();
         let again = support::opfuse(&["check", &printed, "--emit", "ir"]);
-        assert_eq!(
-            again.stdout, ir.stdout,
-            "printing is not a fixed point for {example}"
-        );
+        assert_eq!(again.stdout, ir.stdout, "printing is not a fixed point for {example}");
         let (a, b) = (summary(example, &[]), summary(&printed, &[]));
         for key in ["nodes", "params", "flops", "activation_bytes"] {
             assert_eq!(a[key], b[key], "{example}: `{key}` differs after printing");

@@ -2,9 +2,7 @@
 //! `elaborate(parse(print(g)))` is `g` again (up to value numbering and the
 //! name hints of intermediate values), and printing it gives the same text.
 
-use opfuse_ir::{
-    verify, Attr, Attrs, DType, Graph, Op, OpSemantics, TensorType, ValueDef, ValueId,
-};
+use opfuse_ir::{verify, Attr, Attrs, DType, Graph, Op, OpSemantics, TensorType, ValueDef, ValueId};
 use opfuse_ops::Catalog;
 use proptest::prelude::*;
 
@@ -18,12 +16,11 @@ struct Step {
 }
 
 fn step() -> impl Strategy<Value = Step> {
-    (
-        0u8..14,
-        [any::<usize>(), any::<usize>(), any::<usize>()],
-        -1.0e3f64..1.0e3,
-    )
-        .prop_map(|(kind, picks, value)| Step { kind, picks, value })
+    (0u8..14, [any::<usize>(), any::<usize>(), any::<usize>()], -1.0e3f64..1.0e3).prop_map(|(kind, picks, value)| Step {
+        kind,
+        picks,
+        value,
+    })
 }
 
 fn input_type() -> impl Strategy<Value = TensorType> {
@@ -36,22 +33,10 @@ fn ints(values: &[i64]) -> Attr {
 }
 
 /// Applies a catalog op if it type-checks; returns its outputs.
-fn apply(
-    g: &mut Graph,
-    catalog: &Catalog,
-    op: &str,
-    attrs: &[(&str, Attr)],
-    inputs: Vec<ValueId>,
-) -> Option<Vec<ValueId>> {
-    let mut attrs: Attrs = attrs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect();
+fn apply(g: &mut Graph, catalog: &Catalog, op: &str, attrs: &[(&str, Attr)], inputs: Vec<ValueId>) -> Option<Vec<ValueId>> {
+    let mut attrs: Attrs = attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
     catalog.normalize_attrs(op, &mut attrs).ok()?;
-    let types: Vec<TensorType> = inputs
-        .iter()
-        .map(|&id| g.values[id.index()].ty.clone())
-        .collect();
+    let types: Vec<TensorType> = inputs.iter().map(|&id| g.values[id.index()].ty.clone()).collect();
     let outputs = catalog.infer(op, &attrs, &types).ok()?;
     let names = vec![None; outputs.len()];
     Some(g.add_node(Op::Known(op.into()), attrs, inputs, outputs, names, None))
@@ -69,44 +54,19 @@ fn build(inputs: &[TensorType], steps: &[Step], catalog: &Catalog) -> Graph {
         let b = live[s.picks[1] % live.len()];
         let ty = g.values[a.index()].ty.clone();
         let rank = ty.rank() as i64;
-        let axis = if rank == 0 {
-            0
-        } else {
-            (s.picks[2] % rank as usize) as i64 - rank
-        };
+        let axis = if rank == 0 { 0 } else { (s.picks[2] % rank as usize) as i64 - rank };
         let unary = ["relu", "exp", "neg", "sigmoid", "tanh"];
         let binary = ["add", "sub", "mul", "div", "max"];
         let produced = match s.kind {
-            0 => apply(
-                &mut g,
-                catalog,
-                unary[s.picks[2] % unary.len()],
-                &[],
-                vec![a],
-            ),
-            1 => apply(
-                &mut g,
-                catalog,
-                binary[s.picks[2] % binary.len()],
-                &[],
-                vec![a, b],
-            ),
+            0 => apply(&mut g, catalog, unary[s.picks[2] % unary.len()], &[], vec![a]),
+            1 => apply(&mut g, catalog, binary[s.picks[2] % binary.len()], &[], vec![a, b]),
             2 => {
                 let approximate = if s.picks[2] % 2 == 0 { "none" } else { "tanh" };
-                apply(
-                    &mut g,
-                    catalog,
-                    "gelu",
-                    &[("approximate", Attr::Str(approximate.into()))],
-                    vec![a],
-                )
+                apply(&mut g, catalog, "gelu", &[("approximate", Attr::Str(approximate.into()))], vec![a])
             }
             3 if rank >= 1 => {
                 let k = ty.shape.dims()[ty.rank() - 1];
-                let w = g.add_param(
-                    format!("w{n}"),
-                    TensorType::new(ty.dtype, vec![k, 1 + s.picks[2] as u64 % 5]),
-                );
+                let w = g.add_param(format!("w{n}"), TensorType::new(ty.dtype, vec![k, 1 + s.picks[2] as u64 % 5]));
                 apply(&mut g, catalog, "matmul", &[], vec![a, w])
             }
             4 => {
@@ -115,37 +75,19 @@ fn build(inputs: &[TensorType], steps: &[Step], catalog: &Catalog) -> Graph {
                     &mut g,
                     catalog,
                     op,
-                    &[
-                        ("axes", ints(&[axis])),
-                        ("keepdims", Attr::Bool(s.picks[1] % 2 == 0)),
-                    ],
+                    &[("axes", ints(&[axis])), ("keepdims", Attr::Bool(s.picks[1] % 2 == 0))],
                     vec![a],
                 )
             }
             5 => apply(&mut g, catalog, "transpose", &[], vec![a]),
-            6 => apply(
-                &mut g,
-                catalog,
-                "reshape",
-                &[("shape", ints(&[-1]))],
-                vec![a],
-            ),
-            7 => apply(
-                &mut g,
-                catalog,
-                "softmax",
-                &[("axis", Attr::Int(axis))],
-                vec![a],
-            ),
+            6 => apply(&mut g, catalog, "reshape", &[("shape", ints(&[-1]))], vec![a]),
+            7 => apply(&mut g, catalog, "softmax", &[("axis", Attr::Int(axis))], vec![a]),
             8 => {
                 let c = apply(
                     &mut g,
                     catalog,
                     "constant",
-                    &[
-                        ("value", Attr::Float(s.value)),
-                        ("dtype", Attr::Str(ty.dtype.name().into())),
-                    ],
+                    &[("value", Attr::Float(s.value)), ("dtype", Attr::Str(ty.dtype.name().into()))],
                     vec![],
                 );
                 c.and_then(|c| apply(&mut g, catalog, "mul", &[], vec![a, c[0]]))
@@ -157,20 +99,11 @@ fn build(inputs: &[TensorType], steps: &[Step], catalog: &Catalog) -> Graph {
                     &mut g,
                     catalog,
                     "split",
-                    &[
-                        ("axis", Attr::Int(axis)),
-                        ("sizes", ints(&[first, extent - first])),
-                    ],
+                    &[("axis", Attr::Int(axis)), ("sizes", ints(&[first, extent - first]))],
                     vec![a],
                 )
             }
-            10 => apply(
-                &mut g,
-                catalog,
-                "concat",
-                &[("axis", Attr::Int(axis))],
-                vec![a, b],
-            ),
+            10 => apply(&mut g, catalog, "concat", &[("axis", Attr::Int(axis))], vec![a, b]),
             11 => {
                 let out = vec![ty.clone(), TensorType::new(DType::I64, vec![2])];
                 let attrs: Attrs = [
@@ -187,13 +120,7 @@ fn build(inputs: &[TensorType], steps: &[Step], catalog: &Catalog) -> Graph {
                     None,
                 ))
             }
-            12 => apply(
-                &mut g,
-                catalog,
-                "unsqueeze",
-                &[("axes", ints(&[0]))],
-                vec![a],
-            ),
+            12 => apply(&mut g, catalog, "unsqueeze", &[("axes", ints(&[0]))], vec![a]),
             _ => {
                 let p = g.add_param(format!("layer.{n}.bias"), ty.clone());
                 apply(&mut g, catalog, "add", &[], vec![a, p])
@@ -235,25 +162,20 @@ fn shape_of(g: &Graph) -> String {
     for node in &g.nodes {
         let inputs: Vec<Origin> = node.inputs.iter().map(|&id| origin(g, id)).collect();
         let outputs: Vec<String> = node.outputs.iter().map(|&id| ty(id)).collect();
-        out += &format!(
-            "{:?} {:?} {:?} -> {:?}\n",
-            node.op, node.attrs, inputs, outputs
-        );
+        out += &format!("{:?} {:?} {:?} -> {:?}\n", node.op, node.attrs, inputs, outputs);
     }
     let outputs: Vec<Origin> = g.outputs.iter().map(|&id| origin(g, id)).collect();
     out + &format!("outputs {outputs:?}\n")
 }
 
 fn reparse(text: &str, catalog: &Catalog) -> Graph {
-    let ast = opfuse_syntax::parse(text)
-        .unwrap_or_else(|d| panic!("printed IR does not parse: {d:?}\n{text}"));
+    let ast = opfuse_syntax::parse(text).unwrap_or_else(|d| panic!("printed IR does not parse: {d:?}\n{text}"));
     let config = opfuse_syntax::Config {
         entry: None,
         dims: &[],
         ops: catalog,
     };
-    let graph = opfuse_syntax::elaborate(&ast, &config)
-        .unwrap_or_else(|f| panic!("printed IR does not elaborate: {f:?}\n{text}"));
+    let graph = opfuse_syntax::elaborate(&ast, &config).unwrap_or_else(|f| panic!("printed IR does not elaborate: {f:?}\n{text}"));
     verify(graph, catalog)
         .unwrap_or_else(|e| panic!("reparsed graph does not verify: {e}\n{text}"))
         .into_inner()

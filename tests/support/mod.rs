@@ -52,10 +52,7 @@ pub fn opfuse(args: &[&str]) -> Run {
 
 /// `path` relative to the repository root, with `/` separators.
 pub fn relative(path: &Path) -> String {
-    path.strip_prefix(root())
-        .unwrap_or(path)
-        .to_string_lossy()
-        .replace('\\', "/")
+    path.strip_prefix(root()).unwrap_or(path).to_string_lossy().replace('\\', "/")
 }
 
 /// Snapshots go to the top-level `snapshots/` folder, named without the

@@ -15,61 +15,38 @@ pub struct ModelRequest<'a> {
 }
 
 pub fn catalog() -> Result<Catalog, Failure> {
-    Catalog::builtin()
-        .map_err(|e| Failure::Input(format!("error: the operator catalog does not load: {e}\n")))
+    Catalog::builtin().map_err(|e| Failure::Input(format!("error: the operator catalog does not load: {e}\n")))
 }
 
 pub fn load_model(request: &ModelRequest<'_>, catalog: &Catalog) -> Result<VerifiedGraph, Failure> {
-    let bytes = std::fs::read(request.path)
-        .map_err(|e| Failure::Input(format!("error: cannot read `{}`: {e}\n", request.path)))?;
+    let bytes = std::fs::read(request.path).map_err(|e| Failure::Input(format!("error: cannot read `{}`: {e}\n", request.path)))?;
     let source = match String::from_utf8(bytes) {
         Ok(source) => source,
         Err(e) => {
             let at = e.utf8_error().valid_up_to();
             let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
-            let diagnostic = Diagnostic::new(
-                Code::E0001,
-                opfuse_ir::Span::new(at, at + 1),
-                "the file is not valid UTF-8",
-            )
-            .label("invalid byte here");
-            return Err(Failure::Input(render::diagnostics(
-                request.path,
-                &lossy,
-                &[diagnostic],
-            )));
+            let diagnostic =
+                Diagnostic::new(Code::E0001, opfuse_ir::Span::new(at, at + 1), "the file is not valid UTF-8").label("invalid byte here");
+            return Err(Failure::Input(render::diagnostics(request.path, &lossy, &[diagnostic])));
         }
     };
-    let ast = opfuse_syntax::parse(&source)
-        .map_err(|d| Failure::Input(render::diagnostics(request.path, &source, &d)))?;
+    let ast = opfuse_syntax::parse(&source).map_err(|d| Failure::Input(render::diagnostics(request.path, &source, &d)))?;
     let config = opfuse_syntax::Config {
         entry: request.entry,
         dims: request.dims,
         ops: catalog,
     };
     let graph = opfuse_syntax::elaborate(&ast, &config).map_err(|failure| match failure {
-        opfuse_syntax::Failure::Diagnostics(d) => {
-            Failure::Input(render::diagnostics(request.path, &source, &d))
-        }
+        opfuse_syntax::Failure::Diagnostics(d) => Failure::Input(render::diagnostics(request.path, &source, &d)),
         opfuse_syntax::Failure::Usage(message) => Failure::Usage(message),
     })?;
-    verify(graph, catalog).map_err(|e| {
-        Failure::Input(format!(
-            "error: {}: the elaborated graph is invalid: {e}\n",
-            request.path
-        ))
-    })
+    verify(graph, catalog).map_err(|e| Failure::Input(format!("error: {}: the elaborated graph is invalid: {e}\n", request.path)))
 }
 
 /// Parses `NAME=VALUE` for `--dim`.
 pub fn parse_dim(text: &str) -> Result<(String, i64), String> {
-    let (name, value) = text
-        .split_once('=')
-        .ok_or_else(|| format!("expected NAME=VALUE, found `{text}`"))?;
-    let value: i64 = value
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{value}` is not an integer"))?;
+    let (name, value) = text.split_once('=').ok_or_else(|| format!("expected NAME=VALUE, found `{text}`"))?;
+    let value: i64 = value.trim().parse().map_err(|_| format!("`{value}` is not an integer"))?;
     if value < 0 {
         return Err(format!("`{name}` must not be negative"));
     }

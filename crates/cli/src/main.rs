@@ -40,12 +40,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // Elaboration recurses on nesting; a generous stack keeps the bounds in
     // `opfuse_syntax::parser::MAX_NESTING` far from the limit.
-    let worker = std::thread::Builder::new()
-        .stack_size(256 << 20)
-        .spawn(move || match cli.command {
-            Command::Check(args) => commands::check::run(&args),
-            Command::Explain(args) => commands::explain::run(&args),
-        });
+    let worker = std::thread::Builder::new().stack_size(256 << 20).spawn(move || match cli.command {
+        Command::Check(args) => commands::check::run(&args),
+        Command::Explain(args) => commands::explain::run(&args),
+    });
     let result = match worker.map(|handle| handle.join()) {
         Ok(Ok(result)) => result,
         _ => Err(Failure::Input(

@@ -20,9 +20,7 @@ pub fn diagnostics(file_name: &str, source: &str, diagnostics: &[Diagnostic]) ->
             let start = range.start.min(end);
             start..end
         };
-        let mut labels = vec![
-            Label::primary((), clamp(diagnostic.span.range())).with_message(&diagnostic.label)
-        ];
+        let mut labels = vec![Label::primary((), clamp(diagnostic.span.range())).with_message(&diagnostic.label)];
         labels.extend(
             diagnostic
                 .secondary
@@ -38,10 +36,7 @@ pub fn diagnostics(file_name: &str, source: &str, diagnostics: &[Diagnostic]) ->
         }
         match term::emit_into_string(&config, &file, &report) {
             Ok(text) => out.push_str(&text),
-            Err(_) => out.push_str(&format!(
-                "error[{}]: {}\n",
-                diagnostic.code, diagnostic.message
-            )),
+            Err(_) => out.push_str(&format!("error[{}]: {}\n", diagnostic.code, diagnostic.message)),
         }
     }
     let count = diagnostics.len();

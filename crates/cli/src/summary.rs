@@ -40,25 +40,11 @@ pub struct ClassCount {
 }
 
 pub fn summarize(graph: &VerifiedGraph, catalog: &Catalog) -> Summary {
-    let ty = |id: opfuse_ir::ValueId| {
-        graph
-            .ty(id)
-            .cloned()
-            .expect("verified graphs have no dangling handles")
-    };
-    let bytes = |id| {
-        u128::from(
-            ty(id)
-                .size_bytes()
-                .expect("verified graphs have sizes that fit"),
-        )
-    };
+    let ty = |id: opfuse_ir::ValueId| graph.ty(id).cloned().expect("verified graphs have no dangling handles");
+    let bytes = |id| u128::from(ty(id).size_bytes().expect("verified graphs have sizes that fit"));
     let elements = |id| u128::from(ty(id).numel().expect("verified graphs have sizes that fit"));
     let port = |&id: &opfuse_ir::ValueId| Port {
-        name: graph
-            .value(id)
-            .and_then(|v| v.name.clone())
-            .unwrap_or_default(),
+        name: graph.value(id).and_then(|v| v.name.clone()).unwrap_or_default(),
         ty: ty(id).to_string(),
     };
     let mut summary = Summary {
@@ -76,10 +62,7 @@ pub fn summarize(graph: &VerifiedGraph, catalog: &Catalog) -> Summary {
     };
     for node in &graph.nodes {
         let (class, key) = match &node.op {
-            Op::Known(name) => (
-                catalog.entry(name).map_or("unknown", |e| e.class.name()),
-                name.clone(),
-            ),
+            Op::Known(name) => (catalog.entry(name).map_or("unknown", |e| e.class.name()), name.clone()),
             Op::Opaque(name) => ("opaque", format!("opaque:{name}")),
         };
         let inputs: Vec<_> = node.inputs.iter().map(|&id| ty(id)).collect();
@@ -97,19 +80,8 @@ pub fn summarize(graph: &VerifiedGraph, catalog: &Catalog) -> Summary {
 
 pub fn render_text(summary: &Summary) -> String {
     let mut out = String::new();
-    let ports = |ports: &[Port]| {
-        ports
-            .iter()
-            .map(|p| format!("{}: {}", p.name, p.ty))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let _ = writeln!(
-        out,
-        "graph `{}`: {} nodes, verified",
-        summary.graph,
-        grouped(summary.nodes as u128)
-    );
+    let ports = |ports: &[Port]| ports.iter().map(|p| format!("{}: {}", p.name, p.ty)).collect::<Vec<_>>().join(", ");
+    let _ = writeln!(out, "graph `{}`: {} nodes, verified", summary.graph, grouped(summary.nodes as u128));
     let _ = writeln!(out, "  inputs       {}", ports(&summary.inputs));
     let _ = writeln!(out, "  outputs      {}", ports(&summary.outputs));
     let _ = writeln!(
@@ -120,12 +92,7 @@ pub fn render_text(summary: &Summary) -> String {
         summary.param_tensors,
         si(summary.param_bytes, "B")
     );
-    let _ = writeln!(
-        out,
-        "  flops        {} ({})",
-        grouped(summary.flops),
-        si(summary.flops, "FLOP")
-    );
+    let _ = writeln!(out, "  flops        {} ({})", grouped(summary.flops), si(summary.flops, "FLOP"));
     let _ = writeln!(
         out,
         "  activations  {} (all intermediate values, summed)",
@@ -168,11 +135,7 @@ fn si(n: u128, unit: &str) -> String {
         value /= 1000.0;
         prefix += 1;
     }
-    let sep = if unit.is_empty() && prefix == 0 {
-        ""
-    } else {
-        " "
-    };
+    let sep = if unit.is_empty() && prefix == 0 { "" } else { " " };
     match prefix {
         0 => format!("{n}{sep}{unit}"),
         _ => format!("{value:.2} {}{unit}", prefixes[prefix]),

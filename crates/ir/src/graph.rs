@@ -155,10 +155,7 @@ impl Graph {
             .into_iter()
             .enumerate()
             .map(|(index, ty)| {
-                let def = ValueDef::Node {
-                    node,
-                    index: index as u32,
-                };
+                let def = ValueDef::Node { node, index: index as u32 };
                 self.push_value(ty, names.next().flatten(), def)
             })
             .collect();

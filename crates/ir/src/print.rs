@@ -11,9 +11,7 @@ use std::fmt::Write;
 use crate::{Graph, Op, ValueId};
 
 /// Words the language reserves; a value with such a name gets a suffix.
-pub const KEYWORDS: [&str; 8] = [
-    "dim", "graph", "param", "for", "in", "return", "true", "false",
-];
+pub const KEYWORDS: [&str; 8] = ["dim", "graph", "param", "for", "in", "return", "true", "false"];
 
 /// Prints `graph` in canonical form.
 pub fn print(graph: &Graph) -> String {
@@ -25,28 +23,15 @@ pub fn print(graph: &Graph) -> String {
         .iter()
         .map(|&id| format!("{}: {}", name(id), graph.values[id.index()].ty))
         .collect();
-    let results: Vec<String> = graph
-        .outputs
-        .iter()
-        .map(|&id| graph.values[id.index()].ty.to_string())
-        .collect();
+    let results: Vec<String> = graph.outputs.iter().map(|&id| graph.values[id.index()].ty.to_string()).collect();
     let results = match results.as_slice() {
         [one] => one.clone(),
         _ => format!("({})", results.join(", ")),
     };
     let graph_name = sanitize(&graph.name);
-    let _ = writeln!(
-        out,
-        "graph {graph_name}({}) -> {results} {{",
-        inputs.join(", ")
-    );
+    let _ = writeln!(out, "graph {graph_name}({}) -> {results} {{", inputs.join(", "));
     for &id in &graph.params {
-        let _ = writeln!(
-            out,
-            "    param {}: {}",
-            name(id),
-            graph.values[id.index()].ty
-        );
+        let _ = writeln!(out, "    param {}: {}", name(id), graph.values[id.index()].ty);
     }
     for node in &graph.nodes {
         let typed = matches!(node.op, Op::Opaque(_));
@@ -62,19 +47,10 @@ pub fn print(graph: &Graph) -> String {
             .inputs
             .iter()
             .map(|&id| name(id).to_string())
-            .chain(
-                node.attrs
-                    .iter()
-                    .map(|(key, value)| format!("{key} = {value}")),
-            )
+            .chain(node.attrs.iter().map(|(key, value)| format!("{key} = {value}")))
             .collect::<Vec<_>>()
             .join(", ");
-        let _ = writeln!(
-            out,
-            "    {} = {}({args})",
-            targets.join(", "),
-            sanitize(node.op.name())
-        );
+        let _ = writeln!(out, "    {} = {}({args})", targets.join(", "), sanitize(node.op.name()));
     }
     let returns: Vec<&str> = graph.outputs.iter().map(|&id| name(id)).collect();
     let _ = writeln!(out, "    return {}", returns.join(", "));
@@ -126,10 +102,7 @@ fn sanitize(raw: &str) -> String {
     if out.starts_with('.') {
         out.insert(0, '_');
     }
-    if out.is_empty()
-        || out.starts_with(|c: char| c.is_ascii_digit())
-        || KEYWORDS.contains(&out.as_str())
-    {
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) || KEYWORDS.contains(&out.as_str()) {
         out.insert(0, '_');
     }
     out

@@ -76,10 +76,5 @@ pub trait OpSemantics {
 
     /// The output types of `op` applied to inputs of these types, with
     /// normalized attributes.
-    fn infer(
-        &self,
-        op: &str,
-        attrs: &Attrs,
-        inputs: &[TensorType],
-    ) -> Result<Vec<TensorType>, InferError>;
+    fn infer(&self, op: &str, attrs: &Attrs, inputs: &[TensorType]) -> Result<Vec<TensorType>, InferError>;
 }

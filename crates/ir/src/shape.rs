@@ -94,10 +94,7 @@ mod tests {
         assert_eq!(t.to_string(), "bf16[2, 3, 4]");
         assert_eq!(t.numel(), Some(24));
         assert_eq!(t.size_bytes(), Some(48));
-        assert_eq!(
-            TensorType::new(DType::F32, Shape::scalar()).to_string(),
-            "f32[]"
-        );
+        assert_eq!(TensorType::new(DType::F32, Shape::scalar()).to_string(), "f32[]");
     }
 
     #[test]

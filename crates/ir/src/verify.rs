@@ -52,11 +52,7 @@ pub enum VerifyError {
     #[error("the name `{name}` is given to two inputs or params")]
     DuplicateName { name: String },
     #[error("node {node} (`{op}`): {message}")]
-    Type {
-        node: NodeId,
-        op: String,
-        message: String,
-    },
+    Type { node: NodeId, op: String, message: String },
     #[error("node {node} (`{op}`) is not a known operator")]
     UnknownOp { node: NodeId, op: String },
     #[error("{value} has a size that does not fit in 64 bits")]
@@ -79,21 +75,12 @@ pub fn verify(graph: Graph, ops: &dyn OpSemantics) -> Result<VerifiedGraph, Veri
 
 fn check_handles(graph: &Graph) -> Result<(), VerifyError> {
     let in_range = |id: ValueId| id.index() < graph.values.len();
-    let all_graph_values = graph
-        .inputs
-        .iter()
-        .chain(&graph.params)
-        .chain(&graph.outputs);
+    let all_graph_values = graph.inputs.iter().chain(&graph.params).chain(&graph.outputs);
     if let Some(id) = all_graph_values.copied().find(|&id| !in_range(id)) {
         return Err(VerifyError::DanglingValue(format!("the graph's {id}")));
     }
     for (node_id, node) in graph.node_ids().zip(&graph.nodes) {
-        if let Some(id) = node
-            .inputs
-            .iter()
-            .chain(&node.outputs)
-            .find(|&&id| !in_range(id))
-        {
+        if let Some(id) = node.inputs.iter().chain(&node.outputs).find(|&&id| !in_range(id)) {
             return Err(VerifyError::DanglingValue(format!("node {node_id} ({id})")));
         }
     }
@@ -120,10 +107,7 @@ fn check_definitions(graph: &Graph) -> Result<(), VerifyError> {
     }
     for (node_id, node) in graph.node_ids().zip(&graph.nodes) {
         if let Some(&value) = node.inputs.iter().find(|id| !defined[id.index()]) {
-            return Err(VerifyError::UseBeforeDef {
-                node: node_id,
-                value,
-            });
+            return Err(VerifyError::UseBeforeDef { node: node_id, value });
         }
         for (index, &id) in node.outputs.iter().enumerate() {
             let def = ValueDef::Node {
@@ -134,9 +118,7 @@ fn check_definitions(graph: &Graph) -> Result<(), VerifyError> {
         }
     }
     match defined.iter().position(|d| !d) {
-        Some(i) => Err(VerifyError::BadDefinition {
-            value: ValueId(i as u32),
-        }),
+        Some(i) => Err(VerifyError::BadDefinition { value: ValueId(i as u32) }),
         None => Ok(()),
     }
 }
@@ -144,28 +126,17 @@ fn check_definitions(graph: &Graph) -> Result<(), VerifyError> {
 fn check_names(graph: &Graph) -> Result<(), VerifyError> {
     let mut seen = HashSet::new();
     for &id in graph.inputs.iter().chain(&graph.params) {
-        let name = graph.values[id.index()]
-            .name
-            .as_deref()
-            .ok_or(VerifyError::Unnamed { value: id })?;
+        let name = graph.values[id.index()].name.as_deref().ok_or(VerifyError::Unnamed { value: id })?;
         if !seen.insert(name) {
-            return Err(VerifyError::DuplicateName {
-                name: name.to_string(),
-            });
+            return Err(VerifyError::DuplicateName { name: name.to_string() });
         }
     }
     Ok(())
 }
 
 fn check_types(graph: &Graph, ops: &dyn OpSemantics) -> Result<(), VerifyError> {
-    if let Some(i) = graph
-        .values
-        .iter()
-        .position(|v| v.ty.size_bytes().is_none())
-    {
-        return Err(VerifyError::Oversized {
-            value: ValueId(i as u32),
-        });
+    if let Some(i) = graph.values.iter().position(|v| v.ty.size_bytes().is_none()) {
+        return Err(VerifyError::Oversized { value: ValueId(i as u32) });
     }
     for (node_id, node) in graph.node_ids().zip(&graph.nodes) {
         let type_error = |message: String| VerifyError::Type {
@@ -173,17 +144,11 @@ fn check_types(graph: &Graph, ops: &dyn OpSemantics) -> Result<(), VerifyError> 
             op: node.op.name().to_string(),
             message,
         };
-        let outputs: Vec<_> = node
-            .outputs
-            .iter()
-            .map(|&id| &graph.values[id.index()].ty)
-            .collect();
+        let outputs: Vec<_> = node.outputs.iter().map(|&id| &graph.values[id.index()].ty).collect();
         match &node.op {
             Op::Opaque(_) => {
                 if outputs.is_empty() {
-                    return Err(type_error(
-                        "an opaque node needs at least one output".into(),
-                    ));
+                    return Err(type_error("an opaque node needs at least one output".into()));
                 }
             }
             Op::Known(name) => {
@@ -193,14 +158,8 @@ fn check_types(graph: &Graph, ops: &dyn OpSemantics) -> Result<(), VerifyError> 
                         op: name.clone(),
                     });
                 }
-                let inputs: Vec<_> = node
-                    .inputs
-                    .iter()
-                    .map(|&id| graph.values[id.index()].ty.clone())
-                    .collect();
-                let inferred = ops
-                    .infer(name, &node.attrs, &inputs)
-                    .map_err(|e| type_error(e.message))?;
+                let inputs: Vec<_> = node.inputs.iter().map(|&id| graph.values[id.index()].ty.clone()).collect();
+                let inferred = ops.infer(name, &node.attrs, &inputs).map_err(|e| type_error(e.message))?;
                 if inferred.iter().ne(outputs.iter().copied()) {
                     let show = |types: Vec<String>| types.join(", ");
                     return Err(type_error(format!(

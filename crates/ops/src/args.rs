@@ -45,19 +45,11 @@ impl Args<'_> {
         self.get(name, "a list of ints", |a| a.as_ints())
     }
 
-    fn get<T>(
-        &self,
-        name: &str,
-        what: &str,
-        read: impl Fn(&opfuse_ir::Attr) -> Option<T>,
-    ) -> InferResult<T> {
-        let attr = self.attrs.get(name).ok_or_else(|| {
-            InferError::new(
-                InferErrorKind::MissingAttr,
-                Blame::Call,
-                format!("missing attribute `{name}`"),
-            )
-        })?;
+    fn get<T>(&self, name: &str, what: &str, read: impl Fn(&opfuse_ir::Attr) -> Option<T>) -> InferResult<T> {
+        let attr = self
+            .attrs
+            .get(name)
+            .ok_or_else(|| InferError::new(InferErrorKind::MissingAttr, Blame::Call, format!("missing attribute `{name}`")))?;
         read(attr).ok_or_else(|| {
             InferError::new(
                 InferErrorKind::AttrType,
@@ -75,11 +67,7 @@ pub fn shape_error(index: usize, message: impl Into<String>) -> InferError {
 
 /// An error about the value of attribute `name`.
 pub fn attr_error(name: &str, message: impl Into<String>) -> InferError {
-    InferError::new(
-        InferErrorKind::AttrValue,
-        Blame::Attr(name.to_string()),
-        message,
-    )
+    InferError::new(InferErrorKind::AttrValue, Blame::Attr(name.to_string()), message)
 }
 
 /// An error about the dtype of input `index`.
@@ -94,11 +82,8 @@ pub fn same_dtype(args: &Args<'_>, indices: &[usize]) -> InferResult<DType> {
     for &i in indices {
         let other = args.input(i)?.dtype;
         if other != dtype {
-            return Err(
-                dtype_error(i, format!("dtypes differ: {dtype} and {other}")).with_help(format!(
-                    "insert `cast(..., to = \"{dtype}\")` to make them agree"
-                )),
-            );
+            return Err(dtype_error(i, format!("dtypes differ: {dtype} and {other}"))
+                .with_help(format!("insert `cast(..., to = \"{dtype}\")` to make them agree")));
         }
     }
     Ok(dtype)
@@ -109,10 +94,7 @@ pub fn integer_input(args: &Args<'_>, index: usize, role: &str) -> InferResult<(
     let dtype = args.input(index)?.dtype;
     match dtype.is_integer() {
         true => Ok(()),
-        false => Err(dtype_error(
-            index,
-            format!("{role} must have an integer dtype, found {dtype}"),
-        )),
+        false => Err(dtype_error(index, format!("{role} must have an integer dtype, found {dtype}"))),
     }
 }
 
@@ -123,10 +105,7 @@ pub fn normalize_axis(axis: i64, rank: usize, attr: &str) -> InferResult<usize> 
     if (0..rank_i).contains(&resolved) {
         Ok(resolved as usize)
     } else {
-        Err(attr_error(
-            attr,
-            format!("axis {axis} is out of range for rank {rank}"),
-        ))
+        Err(attr_error(attr, format!("axis {axis} is out of range for rank {rank}")))
     }
 }
 

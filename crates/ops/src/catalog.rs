@@ -11,9 +11,7 @@ pub const CATALOG_TOML: &str = include_str!("../../../ops/catalog.toml");
 const CATALOG_PATH: &str = "ops/catalog.toml";
 
 /// The kind of work an operator does; reports group ops by it.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OpClass {
     Elementwise,
@@ -83,12 +81,8 @@ impl AttrKind {
             | (AttrKind::Bool, Attr::Bool(_))
             | (AttrKind::String, Attr::Str(_)) => Some(value.clone()),
             (AttrKind::Float, Attr::Int(v)) => Some(Attr::Float(*v as f64)),
-            (AttrKind::Ints, Attr::List(_)) => value
-                .as_ints()
-                .map(|v| Attr::List(v.into_iter().map(Attr::Int).collect())),
-            (AttrKind::Floats, Attr::List(_)) => value
-                .as_floats()
-                .map(|v| Attr::List(v.into_iter().map(Attr::Float).collect())),
+            (AttrKind::Ints, Attr::List(_)) => value.as_ints().map(|v| Attr::List(v.into_iter().map(Attr::Int).collect())),
+            (AttrKind::Floats, Attr::List(_)) => value.as_floats().map(|v| Attr::List(v.into_iter().map(Attr::Float).collect())),
             _ => None,
         }
     }
@@ -117,11 +111,7 @@ pub struct OpEntry {
 impl OpEntry {
     /// The fewest and most tensor inputs the op takes (`None`: unbounded).
     pub fn arity(&self) -> (usize, Option<usize>) {
-        let required = self
-            .inputs
-            .iter()
-            .filter(|i| !i.ends_with('?') && !i.ends_with("..."))
-            .count();
+        let required = self.inputs.iter().filter(|i| !i.ends_with('?') && !i.ends_with("...")).count();
         let variadic = self.inputs.iter().any(|i| i.ends_with("..."));
         match variadic {
             true => (required + 1, None),
@@ -186,14 +176,7 @@ pub fn parse_catalog(text: &str, file: &str) -> Result<BTreeMap<String, OpEntry>
                     Some(value) => {
                         let attr = toml_to_attr(value)
                             .and_then(|v| a.kind.coerce(&v))
-                            .ok_or_else(|| {
-                                error(format!(
-                                    "op `{}`: default of `{}` is not a {}",
-                                    op.name,
-                                    a.name,
-                                    a.kind.name()
-                                ))
-                            })?;
+                            .ok_or_else(|| error(format!("op `{}`: default of `{}` is not a {}", op.name, a.name, a.kind.name())))?;
                         Some(attr)
                     }
                 };
@@ -230,11 +213,7 @@ fn toml_to_attr(value: &toml::Value) -> Option<Attr> {
         toml::Value::Float(v) => Some(Attr::Float(*v)),
         toml::Value::Boolean(v) => Some(Attr::Bool(*v)),
         toml::Value::String(v) => Some(Attr::Str(v.clone())),
-        toml::Value::Array(items) => items
-            .iter()
-            .map(toml_to_attr)
-            .collect::<Option<Vec<_>>>()
-            .map(Attr::List),
+        toml::Value::Array(items) => items.iter().map(toml_to_attr).collect::<Option<Vec<_>>>().map(Attr::List),
         _ => None,
     }
 }
@@ -249,10 +228,7 @@ mod tests {
         assert!(err.to_string().contains("line 2"), "{err}");
         let text = "[[op]]\nname = \"a\"\nclass = \"layout\"\nsummary = \"\"\ninputs = []\nattrs = [{ name = \"k\", kind = \"int\", default = \"x\" }]\n";
         let err = parse_catalog(text, "t.toml").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "t.toml: op `a`: default of `k` is not a int"
-        );
+        assert_eq!(err.to_string(), "t.toml: op `a`: default of `k` is not a int");
     }
 
     #[test]

@@ -1,8 +1,6 @@
 //! The code side of each catalog entry: shape rule and FLOP formula by name.
 
-use crate::rules::{
-    self, conv, elementwise, index, layout, matmul, norm, reduction, FlopsFn, InferFn,
-};
+use crate::rules::{self, conv, elementwise, index, layout, matmul, norm, reduction, FlopsFn, InferFn};
 
 /// What the code knows about one operator.
 #[derive(Clone, Copy)]
@@ -25,10 +23,7 @@ pub const OP_CODE: &[(&str, OpCode)] = &[
     ("log", op(elementwise::unary_float, rules::per_output)),
     ("sqrt", op(elementwise::unary_float, rules::per_output)),
     ("rsqrt", op(elementwise::unary_float, rules::per_output)),
-    (
-        "reciprocal",
-        op(elementwise::unary_float, rules::per_output),
-    ),
+    ("reciprocal", op(elementwise::unary_float, rules::per_output)),
     ("sigmoid", op(elementwise::unary_float, rules::per_output)),
     ("tanh", op(elementwise::unary_float, rules::per_output)),
     ("erf", op(elementwise::unary_float, rules::per_output)),
@@ -52,10 +47,7 @@ pub const OP_CODE: &[(&str, OpCode)] = &[
     ("reduce_min", op(reduction::reduce, rules::per_input)),
     ("argmax", op(reduction::argmax, rules::per_input)),
     ("matmul", op(matmul::matmul, matmul::matmul_flops)),
-    (
-        "grouped_matmul",
-        op(matmul::grouped_matmul, matmul::matmul_flops),
-    ),
+    ("grouped_matmul", op(matmul::grouped_matmul, matmul::matmul_flops)),
     ("conv", op(conv::conv, conv::conv_flops)),
     ("max_pool", op(conv::pool, conv::pool_flops)),
     ("avg_pool", op(conv::pool, conv::pool_flops)),
@@ -78,17 +70,11 @@ pub const OP_CODE: &[(&str, OpCode)] = &[
     ("expand", op(layout::expand, rules::no_flops)),
     ("flatten", op(layout::flatten, rules::no_flops)),
     ("gather", op(index::gather, rules::no_flops)),
-    (
-        "gather_elements",
-        op(index::gather_elements, rules::no_flops),
-    ),
+    ("gather_elements", op(index::gather_elements, rules::no_flops)),
     ("embedding", op(index::embedding, rules::no_flops)),
     ("top_k", op(index::top_k, index::top_k_flops)),
 ];
 
 pub fn lookup(name: &str) -> Option<OpCode> {
-    OP_CODE
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|&(_, code)| code)
+    OP_CODE.iter().find(|(n, _)| *n == name).map(|&(_, code)| code)
 }

@@ -53,13 +53,7 @@ impl Catalog {
     }
 
     /// FLOPs of one application of `op`; 0 for unknown ops.
-    pub fn flops(
-        &self,
-        op: &str,
-        attrs: &Attrs,
-        inputs: &[TensorType],
-        outputs: &[TensorType],
-    ) -> u128 {
+    pub fn flops(&self, op: &str, attrs: &Attrs, inputs: &[TensorType], outputs: &[TensorType]) -> u128 {
         match code::lookup(op) {
             Some(code) => (code.flops)(&Args { attrs, inputs }, outputs),
             None => 0,
@@ -67,13 +61,9 @@ impl Catalog {
     }
 
     fn entry_or_error(&self, op: &str) -> Result<&OpEntry, InferError> {
-        self.entries.get(op).ok_or_else(|| {
-            InferError::new(
-                InferErrorKind::Arity,
-                Blame::Call,
-                format!("`{op}` is not in the catalog"),
-            )
-        })
+        self.entries
+            .get(op)
+            .ok_or_else(|| InferError::new(InferErrorKind::Arity, Blame::Call, format!("`{op}` is not in the catalog")))
     }
 }
 
@@ -95,11 +85,7 @@ impl OpSemantics for Catalog {
                     true => format!("`{op}` takes no attributes"),
                     false => format!(
                         "`{op}` takes {}",
-                        known
-                            .iter()
-                            .map(|k| format!("`{k}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
                     ),
                 };
                 return Err(InferError::new(
@@ -129,11 +115,7 @@ impl OpSemantics for Catalog {
                 InferError::new(
                     InferErrorKind::MissingAttr,
                     Blame::Call,
-                    format!(
-                        "`{op}` needs the attribute `{}` ({})",
-                        spec.name,
-                        spec.kind.name()
-                    ),
+                    format!("`{op}` needs the attribute `{}` ({})", spec.name, spec.kind.name()),
                 )
                 .with_help(format!("add `{} = ...` to the call", spec.name))
             })?;
@@ -142,12 +124,7 @@ impl OpSemantics for Catalog {
         Ok(())
     }
 
-    fn infer(
-        &self,
-        op: &str,
-        attrs: &Attrs,
-        inputs: &[TensorType],
-    ) -> Result<Vec<TensorType>, InferError> {
+    fn infer(&self, op: &str, attrs: &Attrs, inputs: &[TensorType]) -> Result<Vec<TensorType>, InferError> {
         let entry = self.entry_or_error(op)?;
         let (min, max) = entry.arity();
         if inputs.len() < min || max.is_some_and(|max| inputs.len() > max) {
@@ -159,20 +136,12 @@ impl OpSemantics for Catalog {
             return Err(InferError::new(
                 InferErrorKind::Arity,
                 Blame::Call,
-                format!(
-                    "`{op}` takes {expected} tensor argument(s), found {}",
-                    inputs.len()
-                ),
+                format!("`{op}` takes {expected} tensor argument(s), found {}", inputs.len()),
             )
             .with_help(format!("`{op}({})`", entry.inputs.join(", "))));
         }
-        let code = code::lookup(op).ok_or_else(|| {
-            InferError::new(
-                InferErrorKind::Arity,
-                Blame::Call,
-                format!("`{op}` has no shape rule"),
-            )
-        })?;
+        let code =
+            code::lookup(op).ok_or_else(|| InferError::new(InferErrorKind::Arity, Blame::Call, format!("`{op}` has no shape rule")))?;
         (code.infer)(&Args { attrs, inputs })
     }
 }
@@ -191,23 +160,11 @@ mod tests {
         assert_eq!(in_catalog, in_code);
     }
 
-    fn infer(
-        op: &str,
-        attrs: &[(&str, Attr)],
-        inputs: &[(DType, &[u64])],
-    ) -> Result<Vec<String>, String> {
+    fn infer(op: &str, attrs: &[(&str, Attr)], inputs: &[(DType, &[u64])]) -> Result<Vec<String>, String> {
         let catalog = Catalog::builtin().unwrap();
-        let mut attrs: Attrs = attrs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect();
-        catalog
-            .normalize_attrs(op, &mut attrs)
-            .map_err(|e| e.message.clone())?;
-        let inputs: Vec<TensorType> = inputs
-            .iter()
-            .map(|(d, s)| TensorType::new(*d, s.to_vec()))
-            .collect();
+        let mut attrs: Attrs = attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        catalog.normalize_attrs(op, &mut attrs).map_err(|e| e.message.clone())?;
+        let inputs: Vec<TensorType> = inputs.iter().map(|(d, s)| TensorType::new(*d, s.to_vec())).collect();
         catalog
             .infer(op, &attrs, &inputs)
             .map(|ts| ts.iter().map(|t| t.to_string()).collect())
@@ -223,37 +180,19 @@ mod tests {
     #[test]
     fn shape_rules() {
         let cases: Vec<(Result<Vec<String>, String>, &str)> = vec![
+            (infer("matmul", &[], &[(F32, &[8, 1, 4, 5]), (F32, &[3, 5, 6])]), "f32[8, 3, 4, 6]"),
+            (infer("matmul", &[], &[(F32, &[5]), (F32, &[5, 6])]), "f32[6]"),
             (
-                infer("matmul", &[], &[(F32, &[8, 1, 4, 5]), (F32, &[3, 5, 6])]),
-                "f32[8, 3, 4, 6]",
-            ),
-            (
-                infer("matmul", &[], &[(F32, &[5]), (F32, &[5, 6])]),
-                "f32[6]",
-            ),
-            (
-                infer(
-                    "sum",
-                    &[("axes", ints(&[-1])), ("keepdims", Attr::Bool(true))],
-                    &[(F32, &[2, 3])],
-                ),
+                infer("sum", &[("axes", ints(&[-1])), ("keepdims", Attr::Bool(true))], &[(F32, &[2, 3])]),
                 "f32[2, 1]",
             ),
             (infer("mean", &[], &[(F32, &[2, 3])]), "f32[]"),
             (
-                infer(
-                    "reshape",
-                    &[("shape", ints(&[2, -1, 4]))],
-                    &[(F32, &[4, 4, 4])],
-                ),
+                infer("reshape", &[("shape", ints(&[2, -1, 4]))], &[(F32, &[4, 4, 4])]),
                 "f32[2, 8, 4]",
             ),
             (
-                infer(
-                    "transpose",
-                    &[("perm", ints(&[0, 2, 1, 3]))],
-                    &[(F32, &[1, 2, 3, 4])],
-                ),
+                infer("transpose", &[("perm", ints(&[0, 2, 1, 3]))], &[(F32, &[1, 2, 3, 4])]),
                 "f32[1, 3, 2, 4]",
             ),
             (
@@ -275,47 +214,26 @@ mod tests {
             (
                 infer(
                     "max_pool",
-                    &[
-                        ("kernel", ints(&[3, 3])),
-                        ("strides", ints(&[2, 2])),
-                        ("pads", ints(&[1, 1, 1, 1])),
-                    ],
+                    &[("kernel", ints(&[3, 3])), ("strides", ints(&[2, 2])), ("pads", ints(&[1, 1, 1, 1]))],
                     &[(F32, &[1, 64, 112, 112])],
                 ),
                 "f32[1, 64, 56, 56]",
             ),
             (
-                infer(
-                    "gather",
-                    &[("axis", Attr::Int(1))],
-                    &[(F32, &[4, 10, 3]), (I64, &[2, 5])],
-                ),
+                infer("gather", &[("axis", Attr::Int(1))], &[(F32, &[4, 10, 3]), (I64, &[2, 5])]),
                 "f32[4, 2, 5, 3]",
             ),
-            (
-                infer("top_k", &[("k", Attr::Int(8))], &[(F32, &[16, 256])]),
-                "f32[16, 8]",
-            ),
+            (infer("top_k", &[("k", Attr::Int(8))], &[(F32, &[16, 256])]), "f32[16, 8]"),
             (
                 infer(
                     "slice",
-                    &[
-                        ("starts", ints(&[64])),
-                        ("ends", ints(&[128])),
-                        ("axes", ints(&[-1])),
-                    ],
+                    &[("starts", ints(&[64])), ("ends", ints(&[128])), ("axes", ints(&[-1]))],
                     &[(F32, &[2, 128])],
                 ),
                 "f32[2, 64]",
             ),
-            (
-                infer("unsqueeze", &[("axes", ints(&[0, -1]))], &[(F32, &[3])]),
-                "f32[1, 3, 1]",
-            ),
-            (
-                infer("expand", &[("shape", ints(&[2, 1, 3]))], &[(F32, &[4, 1])]),
-                "f32[2, 4, 3]",
-            ),
+            (infer("unsqueeze", &[("axes", ints(&[0, -1]))], &[(F32, &[3])]), "f32[1, 3, 1]"),
+            (infer("expand", &[("shape", ints(&[2, 1, 3]))], &[(F32, &[4, 1])]), "f32[2, 4, 3]"),
             (
                 infer("add", &[], &[(F32, &[2, 3]), (F32, &[4, 3])]),
                 "shapes [2, 3] and [4, 3] do not broadcast: axis 0 is 4 here but 2 before",
@@ -340,24 +258,15 @@ mod tests {
                 infer("reshape", &[], &[(F32, &[2])]),
                 "`reshape` needs the attribute `shape` (list of ints)",
             ),
-            (
-                infer("add", &[], &[(F32, &[2])]),
-                "`add` takes 2 tensor argument(s), found 1",
-            ),
-            (
-                infer("exp", &[], &[(I64, &[2])]),
-                "expects a float tensor, found i64",
-            ),
+            (infer("add", &[], &[(F32, &[2])]), "`add` takes 2 tensor argument(s), found 1"),
+            (infer("exp", &[], &[(I64, &[2])]), "expects a float tensor, found i64"),
         ];
         for (got, expected) in cases {
             let got = match got {
                 Ok(types) => types.join(", "),
                 Err(message) => message,
             };
-            assert!(
-                got.starts_with(expected),
-                "got `{got}`, expected `{expected}`"
-            );
+            assert!(got.starts_with(expected), "got `{got}`, expected `{expected}`");
         }
     }
 }

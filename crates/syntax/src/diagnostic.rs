@@ -46,11 +46,7 @@ impl Diagnostic {
     }
 
     /// Adds "did you mean" help when a close candidate exists.
-    pub fn suggest<'a>(
-        self,
-        wrong: &str,
-        candidates: impl IntoIterator<Item = &'a str>,
-    ) -> Diagnostic {
+    pub fn suggest<'a>(self, wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Diagnostic {
         match closest(wrong, candidates) {
             Some(best) => self.help(format!("did you mean `{best}`?")),
             None => self,

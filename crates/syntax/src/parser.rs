@@ -18,10 +18,7 @@ pub const MAX_NESTING: usize = 64;
 pub fn parse(source: &str) -> Result<File, Vec<Diagnostic>> {
     let (tokens, lex_errors) = lex(source);
     if !lex_errors.is_empty() {
-        return Err(lex_errors
-            .into_iter()
-            .map(|(e, span)| lex_diagnostic(&e, span))
-            .collect());
+        return Err(lex_errors.into_iter().map(|(e, span)| lex_diagnostic(&e, span)).collect());
     }
     check_nesting(&tokens)?;
     let end = source.len();
@@ -56,22 +53,14 @@ fn lex_diagnostic(error: &LexError, span: Span) -> Diagnostic {
         LexError::InvalidCharacter => Diagnostic::new(Code::E0001, span, "unexpected character")
             .label("not part of the language")
             .help("names use letters, digits, `_` and `.`; comments start with `//`"),
-        LexError::IntegerTooLarge => {
-            Diagnostic::new(Code::E0001, span, "integer literal does not fit in 64 bits")
-                .label("too large")
-        }
-        LexError::UnterminatedString => Diagnostic::new(Code::E0001, span, "string is not closed")
-            .label("missing the closing `\"`"),
+        LexError::IntegerTooLarge => Diagnostic::new(Code::E0001, span, "integer literal does not fit in 64 bits").label("too large"),
+        LexError::UnterminatedString => Diagnostic::new(Code::E0001, span, "string is not closed").label("missing the closing `\"`"),
     }
 }
 
 fn parse_diagnostic(error: ParseError<usize, Token<'_>, LexError>, end: usize) -> Diagnostic {
     match error {
-        ParseError::InvalidToken { location } => Diagnostic::new(
-            Code::E0001,
-            Span::new(location, location + 1),
-            "unexpected character",
-        ),
+        ParseError::InvalidToken { location } => Diagnostic::new(Code::E0001, Span::new(location, location + 1), "unexpected character"),
         ParseError::UnrecognizedEof { location, expected } => {
             let at = location.min(end);
             Diagnostic::new(Code::E0003, Span::new(at, at), "unexpected end of file")
@@ -142,9 +131,7 @@ fn token_text(token: &Token<'_>) -> &'static str {
 /// collapses the expression-start tokens into "an expression".
 fn describe_expected(expected: &[String]) -> String {
     let terminals: Vec<&str> = expected.iter().map(|s| s.trim_matches('"')).collect();
-    let expression_starts = [
-        "name", "integer", "float", "string", "(", "[", "-", "true", "false",
-    ];
+    let expression_starts = ["name", "integer", "float", "string", "(", "[", "-", "true", "false"];
     let is_expression = expression_starts.iter().all(|t| terminals.contains(t));
     let mut words: Vec<String> = Vec::new();
     if is_expression {
@@ -202,14 +189,8 @@ mod tests {
             first_error("graph g(x: f32[2]) -> f32[2] { y = }"),
             "E0002 unexpected `}`: expected an expression"
         );
-        assert_eq!(
-            first_error("graph g("),
-            "E0003 unexpected end of file: expected a name or `)`"
-        );
-        assert_eq!(
-            first_error("dim = 3"),
-            "E0002 unexpected `=`: expected a name"
-        );
+        assert_eq!(first_error("graph g("), "E0003 unexpected end of file: expected a name or `)`");
+        assert_eq!(first_error("dim = 3"), "E0002 unexpected `=`: expected a name");
     }
 
     #[test]

@@ -46,12 +46,8 @@ pub fn run(args: &CheckArgs) -> Result<String, Failure> {
     let graph = load::load_model(&request, &catalog)?;
     match (args.emit, args.format) {
         (Emit::Ir, Format::Text) => Ok(opfuse_ir::print(&graph)),
-        (Emit::Ir, Format::Json) => Err(Failure::Usage(
-            "--emit ir prints text; drop --format json".into(),
-        )),
-        (Emit::Summary, Format::Text) => {
-            Ok(summary::render_text(&summary::summarize(&graph, &catalog)))
-        }
+        (Emit::Ir, Format::Json) => Err(Failure::Usage("--emit ir prints text; drop --format json".into())),
+        (Emit::Summary, Format::Text) => Ok(summary::render_text(&summary::summarize(&graph, &catalog))),
         (Emit::Summary, Format::Json) => {
             let summary = summary::summarize(&graph, &catalog);
             serde_json::to_string_pretty(&summary)

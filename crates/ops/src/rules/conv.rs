@@ -22,31 +22,22 @@ impl Window {
                 return Ok(vec![fill; len]);
             }
             if values.len() != len {
-                return Err(attr_error(
-                    name,
-                    format!("`{name}` needs {len} entries, found {}", values.len()),
-                ));
+                return Err(attr_error(name, format!("`{name}` needs {len} entries, found {}", values.len())));
             }
             values
                 .iter()
                 .map(|&v| {
-                    u64::try_from(v).ok().filter(|&v| v >= min).ok_or_else(|| {
-                        attr_error(
-                            name,
-                            format!("`{name}` entries must be at least {min}, found {v}"),
-                        )
-                    })
+                    u64::try_from(v)
+                        .ok()
+                        .filter(|&v| v >= min)
+                        .ok_or_else(|| attr_error(name, format!("`{name}` entries must be at least {min}, found {v}")))
                 })
                 .collect()
         };
         Ok(Window {
             strides: list("strides", n, 1, 1)?,
             pads: list("pads", 2 * n, 0, 0)?,
-            dilations: if with_dilations {
-                list("dilations", n, 1, 1)?
-            } else {
-                vec![1; n]
-            },
+            dilations: if with_dilations { list("dilations", n, 1, 1)? } else { vec![1; n] },
             kernel,
         })
     }
@@ -61,10 +52,7 @@ impl Window {
                 if padded < span {
                     return Err(shape_error(
                         0,
-                        format!(
-                            "spatial axis {i} is {} (padded {padded}) but the window spans {span}",
-                            spatial[i]
-                        ),
+                        format!("spatial axis {i} is {} (padded {padded}) but the window spans {span}", spatial[i]),
                     ));
                 }
                 Ok((padded - span) / self.strides[i] + 1)
@@ -78,49 +66,39 @@ pub fn conv(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
     let dtype = same_dtype(args, &[0, 1])?;
     let (x, w) = (&args.input(0)?.shape, &args.input(1)?.shape);
     if x.rank() < 3 {
-        return Err(shape_error(
-            0,
-            format!("conv input must be [N, C, spatial...], found {x}"),
-        ));
+        return Err(shape_error(0, format!("conv input must be [N, C, spatial...], found {x}")));
     }
     if w.rank() != x.rank() {
         return Err(shape_error(
             1,
-            format!(
-                "weights must have rank {} like the input, found {w}",
-                x.rank()
-            ),
+            format!("weights must have rank {} like the input, found {w}", x.rank()),
         ));
     }
     let groups = args.int("groups")?;
     let groups = u64::try_from(groups)
         .ok()
         .filter(|&g| g >= 1)
-        .ok_or_else(|| {
-            attr_error(
-                "groups",
-                format!("`groups` must be at least 1, found {groups}"),
-            )
-        })?;
+        .ok_or_else(|| attr_error("groups", format!("`groups` must be at least 1, found {groups}")))?;
     let (channels, out_channels) = (x.0[1], w.0[0]);
     if channels % groups != 0 || out_channels % groups != 0 {
         return Err(attr_error(
             "groups",
-            format!(
-                "{groups} groups do not divide {channels} input and {out_channels} output channels"
-            ),
+            format!("{groups} groups do not divide {channels} input and {out_channels} output channels"),
         ));
     }
     if w.0[1] * groups != channels {
-        return Err(shape_error(1, format!("weights take {} channels per group, but the input has {channels} in {groups} group(s)", w.0[1])));
+        return Err(shape_error(
+            1,
+            format!(
+                "weights take {} channels per group, but the input has {channels} in {groups} group(s)",
+                w.0[1]
+            ),
+        ));
     }
     if let Some(bias) = args.optional_input(2) {
         same_dtype(args, &[0, 2])?;
         if bias.shape.dims() != [out_channels] {
-            return Err(shape_error(
-                2,
-                format!("bias must be [{out_channels}], found {}", bias.shape),
-            ));
+            return Err(shape_error(2, format!("bias must be [{out_channels}], found {}", bias.shape)));
         }
     }
     let window = Window::read(args, w.0[2..].to_vec(), true)?;
@@ -148,21 +126,16 @@ pub fn pool(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
     if x.rank() < 3 || kernel.len() != spatial {
         return Err(attr_error(
             "kernel",
-            format!(
-                "`kernel` needs one entry per spatial axis of {} ({spatial})",
-                x.shape
-            ),
+            format!("`kernel` needs one entry per spatial axis of {} ({spatial})", x.shape),
         ));
     }
     let kernel = kernel
         .iter()
         .map(|&k| {
-            u64::try_from(k).ok().filter(|&k| k >= 1).ok_or_else(|| {
-                attr_error(
-                    "kernel",
-                    format!("kernel extents must be at least 1, found {k}"),
-                )
-            })
+            u64::try_from(k)
+                .ok()
+                .filter(|&k| k >= 1)
+                .ok_or_else(|| attr_error("kernel", format!("kernel extents must be at least 1, found {k}")))
         })
         .collect::<InferResult<Vec<u64>>>()?;
     let window = Window::read(args, kernel, false)?;
@@ -188,10 +161,7 @@ pub fn pool_flops(args: &Args<'_>, outputs: &[TensorType]) -> u128 {
 pub fn global_pool(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
     let x = args.input(0)?;
     if x.rank() < 3 {
-        return Err(shape_error(
-            0,
-            format!("input must be [N, C, spatial...], found {}", x.shape),
-        ));
+        return Err(shape_error(0, format!("input must be [N, C, spatial...], found {}", x.shape)));
     }
     let mut out = x.shape.0[..2].to_vec();
     out.resize(x.rank(), 1);

@@ -15,11 +15,8 @@ pub fn unary(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
 pub fn unary_float(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
     let x = args.input(0)?;
     if !x.dtype.is_float() {
-        return Err(
-            dtype_error(0, format!("expects a float tensor, found {}", x.dtype)).with_help(
-                format!("cast it first: `cast(x, to = \"f32\")` (it is {})", x.dtype),
-            ),
-        );
+        return Err(dtype_error(0, format!("expects a float tensor, found {}", x.dtype))
+            .with_help(format!("cast it first: `cast(x, to = \"f32\")` (it is {})", x.dtype)));
     }
     Ok(vec![x.clone()])
 }
@@ -44,17 +41,10 @@ pub fn binary(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
 pub fn where_(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
     let condition = args.input(0)?;
     if condition.dtype != DType::Bool {
-        return Err(dtype_error(
-            0,
-            format!("the condition must be bool, found {}", condition.dtype),
-        ));
+        return Err(dtype_error(0, format!("the condition must be bool, found {}", condition.dtype)));
     }
     let dtype = same_dtype(args, &[1, 2])?;
-    let shape = broadcast(&[
-        &condition.shape,
-        &args.input(1)?.shape,
-        &args.input(2)?.shape,
-    ])?;
+    let shape = broadcast(&[&condition.shape, &args.input(1)?.shape, &args.input(2)?.shape])?;
     Ok(vec![TensorType { dtype, shape }])
 }
 
@@ -78,12 +68,6 @@ fn dtype_attr(args: &Args<'_>, name: &str) -> InferResult<DType> {
     let text = args.string(name)?;
     text.parse().map_err(|()| {
         let names: Vec<&str> = DType::ALL.iter().map(|d| d.name()).collect();
-        attr_error(
-            name,
-            format!(
-                "{text:?} is not a dtype; the dtypes are {}",
-                names.join(", ")
-            ),
-        )
+        attr_error(name, format!("{text:?} is not a dtype; the dtypes are {}", names.join(", ")))
     })
 }

@@ -33,10 +33,7 @@ pub fn gather_elements(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
     if !fits {
         return Err(shape_error(
             1,
-            format!(
-                "indices {} do not fit data {} outside axis {axis}",
-                indices.shape, data.shape
-            ),
+            format!("indices {} do not fit data {} outside axis {axis}", indices.shape, data.shape),
         ));
     }
     Ok(vec![TensorType::new(data.dtype, indices.shape.0.clone())])
@@ -47,10 +44,7 @@ pub fn embedding(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
     let (table, ids) = (args.input(0)?, args.input(1)?);
     integer_input(args, 1, "ids")?;
     let [_, width] = table.shape.dims() else {
-        return Err(shape_error(
-            0,
-            format!("the table must be [vocab, width], found {}", table.shape),
-        ));
+        return Err(shape_error(0, format!("the table must be [vocab, width], found {}", table.shape)));
     };
     let mut dims = ids.shape.0.clone();
     dims.push(*width);
@@ -67,31 +61,15 @@ pub fn top_k(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
     let k = u64::try_from(k)
         .ok()
         .filter(|&k| k <= extent)
-        .ok_or_else(|| {
-            attr_error(
-                "k",
-                format!(
-                    "`k` must be in 0..={extent} (axis {axis} of {}), found {k}",
-                    x.shape
-                ),
-            )
-        })?;
+        .ok_or_else(|| attr_error("k", format!("`k` must be in 0..={extent} (axis {axis} of {}), found {k}", x.shape)))?;
     let mut dims = x.shape.0.clone();
     dims[axis] = k;
-    Ok(vec![
-        TensorType::new(x.dtype, dims.clone()),
-        TensorType::new(DType::I64, dims),
-    ])
+    Ok(vec![TensorType::new(x.dtype, dims.clone()), TensorType::new(DType::I64, dims)])
 }
 
 /// A selection pass: about `log2(k)` comparisons per input element.
 pub fn top_k_flops(args: &Args<'_>, _: &[TensorType]) -> u128 {
-    let k = args
-        .attrs
-        .get("k")
-        .and_then(|k| k.as_int())
-        .unwrap_or(1)
-        .max(1) as u128;
+    let k = args.attrs.get("k").and_then(|k| k.as_int()).unwrap_or(1).max(1) as u128;
     let log_k = 128 - k.leading_zeros() as u128;
     args.inputs.first().map(elements).unwrap_or(0) * log_k.max(1)
 }

@@ -3,17 +3,13 @@
 use opfuse_ir::{Shape, TensorType};
 
 use super::broadcast::broadcast;
-use crate::args::{
-    attr_error, normalize_axes, normalize_axis, same_dtype, shape_error, to_dim, Args, InferResult,
-};
+use crate::args::{attr_error, normalize_axes, normalize_axis, same_dtype, shape_error, to_dim, Args, InferResult};
 
 /// `shape` may hold one -1, inferred from the element count.
 pub fn reshape(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
     let x = args.input(0)?;
     let target = args.ints("shape")?;
-    let numel = x
-        .numel()
-        .ok_or_else(|| shape_error(0, "the input is too large"))?;
+    let numel = x.numel().ok_or_else(|| shape_error(0, "the input is too large"))?;
     let mut known: u64 = 1;
     let mut infer_at = None;
     for (i, &d) in target.iter().enumerate() {
@@ -32,20 +28,14 @@ pub fn reshape(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
         if known == 0 || numel % known != 0 {
             return Err(attr_error(
                 "shape",
-                format!(
-                    "cannot infer -1: {numel} elements of {} do not divide by {known}",
-                    x.shape
-                ),
+                format!("cannot infer -1: {numel} elements of {} do not divide by {known}", x.shape),
             ));
         }
         dims[i] = numel / known;
     } else if known != numel {
         return Err(attr_error(
             "shape",
-            format!(
-                "{} has {numel} elements but shape {:?} has {known}",
-                x.shape, target
-            ),
+            format!("{} has {numel} elements but shape {:?} has {known}", x.shape, target),
         ));
     }
     Ok(vec![TensorType::new(x.dtype, dims)])
@@ -61,12 +51,7 @@ pub fn transpose(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
             if perm.len() != x.rank() {
                 return Err(attr_error(
                     "perm",
-                    format!(
-                        "`perm` has {} entries but the input {} has rank {}",
-                        perm.len(),
-                        x.shape,
-                        x.rank()
-                    ),
+                    format!("`perm` has {} entries but the input {} has rank {}", perm.len(), x.shape, x.rank()),
                 ));
             }
             normalize_axes(&perm, x.rank(), "perm")?
@@ -94,10 +79,7 @@ pub fn concat(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
         if !fits {
             return Err(shape_error(
                 index,
-                format!(
-                    "{} does not fit {} for a concat along axis {axis}",
-                    other.shape, first.shape
-                ),
+                format!("{} does not fit {} for a concat along axis {axis}", other.shape, first.shape),
             ));
         }
         dims[axis] += other.shape.0[axis];
@@ -110,18 +92,12 @@ pub fn split(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
     let x = args.input(0)?;
     let axis = normalize_axis(args.int("axis")?, x.rank(), "axis")?;
     let sizes = args.ints("sizes")?;
-    let sizes = sizes
-        .iter()
-        .map(|&s| to_dim(s, "sizes"))
-        .collect::<InferResult<Vec<u64>>>()?;
+    let sizes = sizes.iter().map(|&s| to_dim(s, "sizes")).collect::<InferResult<Vec<u64>>>()?;
     let total: u64 = sizes.iter().sum();
     if sizes.is_empty() || total != x.shape.0[axis] {
         return Err(attr_error(
             "sizes",
-            format!(
-                "`sizes` add up to {total} but axis {axis} of {} is {}",
-                x.shape, x.shape.0[axis]
-            ),
+            format!("`sizes` add up to {total} but axis {axis} of {} is {}", x.shape, x.shape.0[axis]),
         ));
     }
     Ok(sizes
@@ -148,22 +124,14 @@ pub fn slice(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
         s => s,
     };
     if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
-        return Err(attr_error(
-            "ends",
-            "`starts`, `ends`, `axes` and `steps` must have the same length",
-        ));
+        return Err(attr_error("ends", "`starts`, `ends`, `axes` and `steps` must have the same length"));
     }
     let mut dims = x.shape.0.clone();
     for (i, &axis) in axes.iter().enumerate() {
         let Some(&extent) = dims.get(axis) else {
             return Err(attr_error(
                 "starts",
-                format!(
-                    "slices {} axes of the rank-{} input {}",
-                    starts.len(),
-                    x.rank(),
-                    x.shape
-                ),
+                format!("slices {} axes of the rank-{} input {}", starts.len(), x.rank(), x.shape),
             ));
         };
         dims[axis] = slice_extent(extent, starts[i], ends[i], steps[i])?;
@@ -194,10 +162,7 @@ pub fn squeeze(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
     if let Some(&bad) = axes.iter().find(|&&a| x.shape.0[a] != 1) {
         return Err(attr_error(
             "axes",
-            format!(
-                "axis {bad} of {} has size {}, not 1",
-                x.shape, x.shape.0[bad]
-            ),
+            format!("axis {bad} of {} has size {}, not 1", x.shape, x.shape.0[bad]),
         ));
     }
     let dims = x
@@ -205,13 +170,7 @@ pub fn squeeze(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
         .0
         .iter()
         .enumerate()
-        .filter(|&(a, &d)| {
-            if axes.is_empty() {
-                d != 1
-            } else {
-                !axes.contains(&a)
-            }
-        })
+        .filter(|&(a, &d)| if axes.is_empty() { d != 1 } else { !axes.contains(&a) })
         .map(|(_, &d)| d);
     Ok(vec![TensorType::new(x.dtype, dims.collect::<Vec<_>>())])
 }
@@ -243,12 +202,8 @@ pub fn expand(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
         .iter()
         .map(|&d| to_dim(d, "shape"))
         .collect::<InferResult<Vec<u64>>>()?;
-    let shape =
-        broadcast(&[&x.shape, &Shape(target)]).map_err(|e| attr_error("shape", e.message))?;
-    Ok(vec![TensorType {
-        dtype: x.dtype,
-        shape,
-    }])
+    let shape = broadcast(&[&x.shape, &Shape(target)]).map_err(|e| attr_error("shape", e.message))?;
+    Ok(vec![TensorType { dtype: x.dtype, shape }])
 }
 
 /// `[d0..d(axis-1)] x [d(axis)..]` collapsed into two axes.
@@ -258,10 +213,7 @@ pub fn flatten(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
     let rank = x.rank() as i64;
     let axis = if axis < 0 { axis + rank } else { axis };
     if !(0..=rank).contains(&axis) {
-        return Err(attr_error(
-            "axis",
-            format!("axis must be in -{rank}..={rank}, found {axis}"),
-        ));
+        return Err(attr_error("axis", format!("axis must be in -{rank}..={rank}, found {axis}")));
     }
     let (outer, inner) = x.shape.0.split_at(axis as usize);
     let product = |d: &[u64]| d.iter().try_fold(1u64, |a, &b| a.checked_mul(b));

@@ -13,21 +13,10 @@ pub fn matmul(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
     let (a, b) = (&args.input(0)?.shape, &args.input(1)?.shape);
     if a.rank() == 0 || b.rank() == 0 {
         let index = if a.rank() == 0 { 0 } else { 1 };
-        return Err(shape_error(
-            index,
-            "matmul needs tensors of rank 1 or more, not scalars",
-        ));
+        return Err(shape_error(index, "matmul needs tensors of rank 1 or more, not scalars"));
     }
-    let a_dims = if a.rank() == 1 {
-        vec![1, a.0[0]]
-    } else {
-        a.0.clone()
-    };
-    let b_dims = if b.rank() == 1 {
-        vec![b.0[0], 1]
-    } else {
-        b.0.clone()
-    };
+    let a_dims = if a.rank() == 1 { vec![1, a.0[0]] } else { a.0.clone() };
+    let b_dims = if b.rank() == 1 { vec![b.0[0], 1] } else { b.0.clone() };
     let (a_batch, a_mat) = a_dims.split_at(a_dims.len() - 2);
     let (b_batch, b_mat) = b_dims.split_at(b_dims.len() - 2);
     let (m, k_a) = (a_mat[0], a_mat[1]);
@@ -38,12 +27,8 @@ pub fn matmul(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
             format!("inner dimensions differ: {a} has {k_a} columns but {b} has {k_b} rows"),
         ));
     }
-    let batch = broadcast(&[&Shape(a_batch.to_vec()), &Shape(b_batch.to_vec())]).map_err(|e| {
-        shape_error(
-            1,
-            format!("batch dimensions of {a} and {b} do not broadcast ({e})"),
-        )
-    })?;
+    let batch = broadcast(&[&Shape(a_batch.to_vec()), &Shape(b_batch.to_vec())])
+        .map_err(|e| shape_error(1, format!("batch dimensions of {a} and {b} do not broadcast ({e})")))?;
     let mut out = batch.0;
     if a.rank() > 1 {
         out.push(m);
@@ -51,20 +36,12 @@ pub fn matmul(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
     if b.rank() > 1 {
         out.push(n);
     }
-    Ok(vec![TensorType {
-        dtype,
-        shape: Shape(out),
-    }])
+    Ok(vec![TensorType { dtype, shape: Shape(out) }])
 }
 
 /// Two FLOPs per multiply-add: `2 * K` per output element.
 pub fn matmul_flops(args: &Args<'_>, outputs: &[TensorType]) -> u128 {
-    let k = args
-        .inputs
-        .first()
-        .and_then(|a| a.shape.dims().last())
-        .copied()
-        .unwrap_or(0);
+    let k = args.inputs.first().and_then(|a| a.shape.dims().last()).copied().unwrap_or(0);
     2 * k as u128 * outputs.iter().map(elements).sum::<u128>()
 }
 
@@ -75,16 +52,10 @@ pub fn grouped_matmul(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
     let (x, w, ids) = (args.input(0)?, args.input(1)?, args.input(2)?);
     integer_input(args, 2, "expert_ids")?;
     let [rows, k] = x.shape.dims() else {
-        return Err(shape_error(
-            0,
-            format!("x must be [rows, K], found {}", x.shape),
-        ));
+        return Err(shape_error(0, format!("x must be [rows, K], found {}", x.shape)));
     };
     let [_, k_w, n] = w.shape.dims() else {
-        return Err(shape_error(
-            1,
-            format!("weights must be [experts, K, N], found {}", w.shape),
-        ));
+        return Err(shape_error(1, format!("weights must be [experts, K, N], found {}", w.shape)));
     };
     if k != k_w {
         return Err(shape_error(
@@ -95,10 +66,7 @@ pub fn grouped_matmul(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
     if ids.shape.dims() != [*rows] {
         return Err(shape_error(
             2,
-            format!(
-                "expert_ids must be [{rows}], one per row of x, found {}",
-                ids.shape
-            ),
+            format!("expert_ids must be [{rows}], one per row of x, found {}", ids.shape),
         ));
     }
     Ok(vec![TensorType::new(dtype, vec![*rows, *n])])

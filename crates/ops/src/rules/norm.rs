@@ -11,10 +11,7 @@ pub fn batch_norm(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
     let x = args.input(0)?;
     same_dtype(args, &[0, 1, 2, 3, 4])?;
     if x.rank() < 2 {
-        return Err(shape_error(
-            0,
-            format!("input must be [N, C, ...], found {}", x.shape),
-        ));
+        return Err(shape_error(0, format!("input must be [N, C, ...], found {}", x.shape)));
     }
     let channels = x.shape.0[1];
     for index in 1..5 {
@@ -40,10 +37,7 @@ pub fn layer_norm(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
         if p.shape.dims() != normalized {
             return Err(shape_error(
                 index,
-                format!(
-                    "must match the normalised axes {:?}, found {}",
-                    normalized, p.shape
-                ),
+                format!("must match the normalised axes {:?}, found {}", normalized, p.shape),
             ));
         }
     }

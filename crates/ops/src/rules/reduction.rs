@@ -13,29 +13,25 @@ pub fn reduce(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
         false => normalize_axes(&axes, x.rank(), "axes")?,
     };
     let shape = reduced_shape(&x.shape, &axes, args.bool("keepdims")?);
-    Ok(vec![TensorType {
-        dtype: x.dtype,
-        shape,
-    }])
+    Ok(vec![TensorType { dtype: x.dtype, shape }])
 }
 
 pub fn argmax(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
     let x = args.input(0)?;
     let axis = normalize_axis(args.int("axis")?, x.rank(), "axis")?;
     let shape = reduced_shape(&x.shape, &[axis], args.bool("keepdims")?);
-    Ok(vec![TensorType {
-        dtype: DType::I64,
-        shape,
-    }])
+    Ok(vec![TensorType { dtype: DType::I64, shape }])
 }
 
 fn reduced_shape(shape: &Shape, axes: &[usize], keepdims: bool) -> Shape {
-    let dims = shape.dims().iter().enumerate().filter_map(|(axis, &d)| {
-        match (axes.contains(&axis), keepdims) {
+    let dims = shape
+        .dims()
+        .iter()
+        .enumerate()
+        .filter_map(|(axis, &d)| match (axes.contains(&axis), keepdims) {
             (false, _) => Some(d),
             (true, true) => Some(1),
             (true, false) => None,
-        }
-    });
+        });
     Shape(dims.collect())
 }

@@ -28,12 +28,8 @@ impl<'a> Elaborator<'a> {
     ) -> Result<Vec<Val>> {
         if frame.const_only {
             return Err(self.report(
-                Diagnostic::new(
-                    Code::E0019,
-                    span,
-                    "a dim must be a number known before the model runs, not a call",
-                )
-                .label("a call is not allowed here"),
+                Diagnostic::new(Code::E0019, span, "a dim must be a number known before the model runs, not a call")
+                    .label("a call is not allowed here"),
             ));
         }
         let args = self.eval_args(frame, args)?;
@@ -44,22 +40,19 @@ impl<'a> Elaborator<'a> {
         if self.ops.knows(name) {
             return self.call_op(name, args, span);
         }
-        let written: Option<Vec<&TypeExpr>> =
-            declared.and_then(|types| types.iter().copied().collect());
+        let written: Option<Vec<&TypeExpr>> = declared.and_then(|types| types.iter().copied().collect());
         match written {
             Some(types) => self.call_opaque(frame, callee, args, &types, span),
             None => {
                 let ops = self.ops.op_names();
                 let candidates = ops.iter().copied().chain(self.graphs.keys().copied());
-                let diagnostic = Diagnostic::new(
-                    Code::E0005,
-                    callee.span,
-                    format!("unknown operator `{name}`"),
-                )
-                .label("neither a catalog operator nor a graph of this file");
+                let diagnostic = Diagnostic::new(Code::E0005, callee.span, format!("unknown operator `{name}`"))
+                    .label("neither a catalog operator nor a graph of this file");
                 let diagnostic = match closest(name, candidates) {
                     Some(best) => diagnostic.help(format!("did you mean `{best}`?")),
-                    None => diagnostic.help(format!("to keep it as an opaque operator, write the result type: `y: f32[...] = {name}(...)`")),
+                    None => diagnostic.help(format!(
+                        "to keep it as an opaque operator, write the result type: `y: f32[...] = {name}(...)`"
+                    )),
                 };
                 Err(self.report(diagnostic))
             }
@@ -81,27 +74,20 @@ impl<'a> Elaborator<'a> {
                 Arg::Named { name, value } => {
                     if out.named.iter().any(|(n, _, _)| *n == name.name) {
                         self.report(
-                            Diagnostic::new(
-                                Code::E0014,
-                                name.span,
-                                format!("attribute `{}` is given twice", name.name),
-                            )
-                            .label("second time"),
+                            Diagnostic::new(Code::E0014, name.span, format!("attribute `{}` is given twice", name.name))
+                                .label("second time"),
                         );
                         failed = true;
                         continue;
                     }
                     match self.eval(frame, value) {
-                        Ok(v) => out
-                            .named
-                            .push((name.name.clone(), v, name.span.to(value.span))),
+                        Ok(v) => out.named.push((name.name.clone(), v, name.span.to(value.span))),
                         Err(Reported) => failed = true,
                     }
                 }
             }
         }
-        let poisoned = out.positional.iter().any(|(v, _)| v.is_poison())
-            || out.named.iter().any(|(_, v, _)| v.is_poison());
+        let poisoned = out.positional.iter().any(|(v, _)| v.is_poison()) || out.named.iter().any(|(_, v, _)| v.is_poison());
         match failed || poisoned {
             true => Err(Reported),
             false => Ok(out),
@@ -130,13 +116,7 @@ impl<'a> Elaborator<'a> {
             output_types.push(self.eval_type(frame, ty)?);
         }
         let inputs = inputs.into_iter().map(|(id, _)| id).collect();
-        let outputs = self.add_node(
-            Op::Opaque(callee.name.clone()),
-            attrs,
-            inputs,
-            output_types,
-            span,
-        )?;
+        let outputs = self.add_node(Op::Opaque(callee.name.clone()), attrs, inputs, output_types, span)?;
         Ok(outputs.into_iter().map(Val::Tensor).collect())
     }
 
@@ -154,10 +134,7 @@ impl<'a> Elaborator<'a> {
                 Diagnostic::new(
                     Code::E0016,
                     callee.span,
-                    format!(
-                        "graph `{}` calls itself ({chain} -> {})",
-                        def.name.name, def.name.name
-                    ),
+                    format!("graph `{}` calls itself ({chain} -> {})", def.name.name, def.name.name),
                 )
                 .label("recursive call")
                 .help("graphs are inlined at each call; repeat layers with a `for` loop instead"),
@@ -175,12 +152,8 @@ impl<'a> Elaborator<'a> {
         }
         if let Some((_, _, attr_span)) = args.named.first() {
             return Err(self.report(
-                Diagnostic::new(
-                    Code::E0007,
-                    *attr_span,
-                    format!("graph `{}` takes no attributes", def.name.name),
-                )
-                .label("graphs take tensor arguments only"),
+                Diagnostic::new(Code::E0007, *attr_span, format!("graph `{}` takes no attributes", def.name.name))
+                    .label("graphs take tensor arguments only"),
             ));
         }
         if args.positional.len() != def.inputs.len() {
@@ -240,19 +213,19 @@ impl<'a> Elaborator<'a> {
     }
 
     /// Named arguments as attributes; each keeps its span for errors.
-    fn attrs_of(
-        &mut self,
-        op: &str,
-        named: &[(String, Val, Span)],
-    ) -> Result<(Attrs, Vec<(String, Span)>)> {
+    fn attrs_of(&mut self, op: &str, named: &[(String, Val, Span)]) -> Result<(Attrs, Vec<(String, Span)>)> {
         let mut attrs = Attrs::new();
         let mut spans = Vec::with_capacity(named.len());
         for (name, value, span) in named {
             let Some(attr) = value.to_attr() else {
                 return Err(self.report(
-                    Diagnostic::new(Code::E0019, *span, format!("attribute `{name}` of `{op}` must be known before the model runs, but it is a tensor"))
-                        .label("a tensor")
-                        .help("pass tensors as positional arguments; attributes are numbers, strings, bools or lists"),
+                    Diagnostic::new(
+                        Code::E0019,
+                        *span,
+                        format!("attribute `{name}` of `{op}` must be known before the model runs, but it is a tensor"),
+                    )
+                    .label("a tensor")
+                    .help("pass tensors as positional arguments; attributes are numbers, strings, bools or lists"),
                 ));
             };
             attrs.insert(name.clone(), attr);
@@ -279,10 +252,7 @@ impl<'a> Elaborator<'a> {
                         Diagnostic::new(
                             Code::E0019,
                             *span,
-                            format!(
-                                "operator arguments are tensors, but this is {}",
-                                other.describe()
-                            ),
+                            format!("operator arguments are tensors, but this is {}", other.describe()),
                         )
                         .label("not a tensor")
                         .help("attributes are passed by name: `op(x, axis = 1)`"),
@@ -304,8 +274,7 @@ impl<'a> Elaborator<'a> {
         inputs: Vec<(ValueId, Span)>,
         span: Span,
     ) -> Result<Vec<ValueId>> {
-        let input_types: Vec<TensorType> =
-            inputs.iter().map(|&(id, _)| self.tensor_type(id)).collect();
+        let input_types: Vec<TensorType> = inputs.iter().map(|&(id, _)| self.tensor_type(id)).collect();
         let inferred = self
             .ops
             .normalize_attrs(op, &mut attrs)
@@ -316,10 +285,7 @@ impl<'a> Elaborator<'a> {
                 let blamed = match &error.blame {
                     Blame::Call => span,
                     Blame::Input(i) => inputs.get(*i).map_or(span, |&(_, s)| s),
-                    Blame::Attr(name) => attr_spans
-                        .iter()
-                        .find(|(n, _)| n == name)
-                        .map_or(span, |&(_, s)| s),
+                    Blame::Attr(name) => attr_spans.iter().find(|(n, _)| n == name).map_or(span, |&(_, s)| s),
                 };
                 let code = match error.kind {
                     InferErrorKind::Arity => Code::E0010,
@@ -348,37 +314,18 @@ impl<'a> Elaborator<'a> {
         self.add_node(Op::Known(op.to_string()), attrs, inputs, output_types, span)
     }
 
-    fn add_node(
-        &mut self,
-        op: Op,
-        attrs: Attrs,
-        inputs: Vec<ValueId>,
-        outputs: Vec<TensorType>,
-        span: Span,
-    ) -> Result<Vec<ValueId>> {
+    fn add_node(&mut self, op: Op, attrs: Attrs, inputs: Vec<ValueId>, outputs: Vec<TensorType>, span: Span) -> Result<Vec<ValueId>> {
         if let Some(too_big) = outputs.iter().find(|t| t.size_bytes().is_none()) {
             return Err(self.report(
-                Diagnostic::new(
-                    Code::E0023,
-                    span,
-                    format!("the result {too_big} does not fit in 64-bit addressing"),
-                )
-                .label("too large"),
+                Diagnostic::new(Code::E0023, span, format!("the result {too_big} does not fit in 64-bit addressing")).label("too large"),
             ));
         }
         if self.graph.nodes.len() >= MAX_NODES {
             return Err(self.report(
-                Diagnostic::new(
-                    Code::E0023,
-                    span,
-                    format!("the graph grows past {MAX_NODES} nodes"),
-                )
-                .label("node limit reached here"),
+                Diagnostic::new(Code::E0023, span, format!("the graph grows past {MAX_NODES} nodes")).label("node limit reached here"),
             ));
         }
         let names = vec![None; outputs.len()];
-        Ok(self
-            .graph
-            .add_node(op, attrs, inputs, outputs, names, Some(span)))
+        Ok(self.graph.add_node(op, attrs, inputs, outputs, names, Some(span)))
     }
 }

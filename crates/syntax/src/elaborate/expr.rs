@@ -47,16 +47,10 @@ impl<'a> Elaborator<'a> {
                         Diagnostic::new(
                             Code::E0018,
                             expr.span,
-                            format!(
-                                "`{}` gives {n} values here, where one is expected",
-                                callee.name
-                            ),
+                            format!("`{}` gives {n} values here, where one is expected", callee.name),
                         )
                         .label(format!("{n} values"))
-                        .help(format!(
-                            "bind them to names first: `a, b = {}(...)`",
-                            callee.name
-                        )),
+                        .help(format!("bind them to names first: `a, b = {}(...)`", callee.name)),
                     )),
                 }
             }
@@ -64,24 +58,16 @@ impl<'a> Elaborator<'a> {
     }
 
     /// Evaluates an expression that must be an integer known before the
-    /// model runs; `what` names its role in the error.
-    pub(super) fn eval_int(
-        &mut self,
-        frame: &mut Frame<'a>,
-        expr: &'a Expr,
-        what: &str,
-    ) -> Result<i64> {
+    /// model runs; `what` names its role in the error, reported as `code`.
+    pub(super) fn eval_int(&mut self, frame: &mut Frame<'a>, expr: &'a Expr, what: &str, code: Code) -> Result<i64> {
         match self.eval(frame, expr)? {
             Val::Int(v) => Ok(v),
             Val::Poison => Err(Reported),
             other => Err(self.report(
                 Diagnostic::new(
-                    Code::E0019,
+                    code,
                     expr.span,
-                    format!(
-                        "{what} must be an integer, but this is {}",
-                        other.describe()
-                    ),
+                    format!("{what} must be an integer, but this is {}", other.describe()),
                 )
                 .label("not an integer"),
             )),
@@ -95,11 +81,7 @@ impl<'a> Elaborator<'a> {
         if let Some(dim) = self.dims.get(name) {
             return Ok(dim.clone());
         }
-        let candidates = frame
-            .scope
-            .keys()
-            .map(String::as_str)
-            .chain(self.dims.keys().map(String::as_str));
+        let candidates = frame.scope.keys().map(String::as_str).chain(self.dims.keys().map(String::as_str));
         let mut candidates: Vec<&str> = candidates.collect();
         candidates.sort_unstable();
         let diagnostic = Diagnostic::new(Code::E0004, span, format!("unknown name `{name}`"))
@@ -110,34 +92,19 @@ impl<'a> Elaborator<'a> {
 
     fn negate(&mut self, value: Val, span: Span) -> Result<Val> {
         match value {
-            Val::Int(v) => v.checked_neg().map(Val::Int).ok_or_else(|| {
-                self.report(
-                    Diagnostic::new(Code::E0020, span, "integer overflow")
-                        .label("overflows 64 bits"),
-                )
-            }),
+            Val::Int(v) => v
+                .checked_neg()
+                .map(Val::Int)
+                .ok_or_else(|| self.report(Diagnostic::new(Code::E0020, span, "integer overflow").label("overflows 64 bits"))),
             Val::Float(v) => Ok(Val::Float(-v)),
             Val::Tensor(id) => self.apply_infix("neg", vec![(id, span)], span),
             Val::Poison => Ok(Val::Poison),
-            other => Err(self.report(
-                Diagnostic::new(
-                    Code::E0019,
-                    span,
-                    format!("cannot negate {}", other.describe()),
-                )
-                .label("not a number or tensor"),
-            )),
+            other => Err(self
+                .report(Diagnostic::new(Code::E0019, span, format!("cannot negate {}", other.describe())).label("not a number or tensor"))),
         }
     }
 
-    fn binary(
-        &mut self,
-        op: BinOp,
-        lhs: Val,
-        lhs_span: Span,
-        rhs: Val,
-        rhs_span: Span,
-    ) -> Result<Val> {
+    fn binary(&mut self, op: BinOp, lhs: Val, lhs_span: Span, rhs: Val, rhs_span: Span) -> Result<Val> {
         let span = lhs_span.to(rhs_span);
         match (lhs, rhs) {
             (Val::Poison, _) | (_, Val::Poison) => Ok(Val::Poison),
@@ -148,17 +115,14 @@ impl<'a> Elaborator<'a> {
                     BinOp::Add => Ok(Val::Float(a + b)),
                     BinOp::Sub => Ok(Val::Float(a - b)),
                     BinOp::Mul => Ok(Val::Float(a * b)),
-                    BinOp::Div if b == 0.0 => Err(self.report(
-                        Diagnostic::new(Code::E0020, rhs_span, "division by zero")
-                            .label("this is zero"),
-                    )),
+                    BinOp::Div if b == 0.0 => {
+                        Err(self.report(Diagnostic::new(Code::E0020, rhs_span, "division by zero").label("this is zero")))
+                    }
                     BinOp::Div => Ok(Val::Float(a / b)),
                     BinOp::MatMul => Err(self.matmul_of_scalar(span)),
                 }
             }
-            (Val::Tensor(a), Val::Tensor(b)) => {
-                self.apply_infix(infix_op(op), vec![(a, lhs_span), (b, rhs_span)], span)
-            }
+            (Val::Tensor(a), Val::Tensor(b)) => self.apply_infix(infix_op(op), vec![(a, lhs_span), (b, rhs_span)], span),
             (Val::Tensor(a), scalar @ (Val::Int(_) | Val::Float(_))) => {
                 if op == BinOp::MatMul {
                     return Err(self.matmul_of_scalar(rhs_span));
@@ -182,11 +146,7 @@ impl<'a> Elaborator<'a> {
                     Diagnostic::new(
                         Code::E0019,
                         culprit_span,
-                        format!(
-                            "`{}` needs numbers or tensors, but this is {}",
-                            op.symbol(),
-                            culprit.describe()
-                        ),
+                        format!("`{}` needs numbers or tensors, but this is {}", op.symbol(), culprit.describe()),
                     )
                     .label("not a number or tensor"),
                 ))
@@ -194,59 +154,31 @@ impl<'a> Elaborator<'a> {
         }
     }
 
-    fn int_arithmetic(
-        &mut self,
-        op: BinOp,
-        a: i64,
-        b: i64,
-        span: Span,
-        rhs_span: Span,
-    ) -> Result<Val> {
+    fn int_arithmetic(&mut self, op: BinOp, a: i64, b: i64, span: Span, rhs_span: Span) -> Result<Val> {
         let result = match op {
             BinOp::Add => a.checked_add(b),
             BinOp::Sub => a.checked_sub(b),
             BinOp::Mul => a.checked_mul(b),
             BinOp::Div if b == 0 => {
-                return Err(self.report(
-                    Diagnostic::new(Code::E0020, rhs_span, "division by zero")
-                        .label("this is zero"),
-                ));
+                return Err(self.report(Diagnostic::new(Code::E0020, rhs_span, "division by zero").label("this is zero")));
             }
             BinOp::Div if a % b != 0 => {
                 return Err(self.report(
-                    Diagnostic::new(
-                        Code::E0020,
-                        span,
-                        format!("{a} / {b} is not a whole number"),
-                    )
-                    .label("inexact division")
-                    .help("integer division in dims must be exact"),
+                    Diagnostic::new(Code::E0020, span, format!("{a} / {b} is not a whole number"))
+                        .label("inexact division")
+                        .help("integer division in dims must be exact"),
                 ));
             }
             BinOp::Div => a.checked_div(b),
             BinOp::MatMul => return Err(self.matmul_of_scalar(span)),
         };
         result.map(Val::Int).ok_or_else(|| {
-            self.report(
-                Diagnostic::new(
-                    Code::E0020,
-                    span,
-                    format!("{a} {} {b} overflows 64 bits", op.symbol()),
-                )
-                .label("overflow"),
-            )
+            self.report(Diagnostic::new(Code::E0020, span, format!("{a} {} {b} overflows 64 bits", op.symbol())).label("overflow"))
         })
     }
 
     fn matmul_of_scalar(&mut self, span: Span) -> Reported {
-        self.report(
-            Diagnostic::new(
-                Code::E0019,
-                span,
-                "`@` multiplies tensors, but this is a number",
-            )
-            .label("not a tensor"),
-        )
+        self.report(Diagnostic::new(Code::E0019, span, "`@` multiplies tensors, but this is a number").label("not a tensor"))
     }
 
     /// A scalar `constant` node of `dtype` holding `value`.

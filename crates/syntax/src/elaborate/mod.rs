@@ -124,13 +124,9 @@ impl<'a> Elaborator<'a> {
             if let Some(first) = self.graphs.get(def.name.name.as_str()) {
                 let first_span = first.name.span;
                 self.report(
-                    Diagnostic::new(
-                        Code::E0014,
-                        def.name.span,
-                        format!("graph `{}` is defined twice", def.name.name),
-                    )
-                    .label("second definition")
-                    .secondary(first_span, "first defined here"),
+                    Diagnostic::new(Code::E0014, def.name.span, format!("graph `{}` is defined twice", def.name.name))
+                        .label("second definition")
+                        .secondary(first_span, "first defined here"),
                 );
                 continue;
             }
@@ -138,11 +134,7 @@ impl<'a> Elaborator<'a> {
         }
     }
 
-    fn evaluate_dims(
-        &mut self,
-        file: &'a File,
-        overrides: &[(String, i64)],
-    ) -> std::result::Result<(), Failure> {
+    fn evaluate_dims(&mut self, file: &'a File, overrides: &[(String, i64)]) -> std::result::Result<(), Failure> {
         let declared: Vec<&str> = file
             .items
             .iter()
@@ -159,9 +151,7 @@ impl<'a> Elaborator<'a> {
                     None if declared.is_empty() => "; the file declares no dims".into(),
                     None => format!("; the file declares {}", declared.join(", ")),
                 };
-                return Err(Failure::Usage(format!(
-                    "--dim {name}: the file declares no dim `{name}`{hint}"
-                )));
+                return Err(Failure::Usage(format!("--dim {name}: the file declares no dim `{name}`{hint}")));
             }
         }
         let mut frame = Frame::new(String::new());
@@ -175,25 +165,17 @@ impl<'a> Elaborator<'a> {
                 let name = &dim.name.name;
                 if let Some(&first) = spans.get(name) {
                     self.report(
-                        Diagnostic::new(
-                            Code::E0014,
-                            dim.name.span,
-                            format!("dim `{name}` is declared twice"),
-                        )
-                        .label("second declaration")
-                        .secondary(first, "first declared here"),
+                        Diagnostic::new(Code::E0014, dim.name.span, format!("dim `{name}` is declared twice"))
+                            .label("second declaration")
+                            .secondary(first, "first declared here"),
                     );
                     continue;
                 }
                 spans.insert(name.clone(), dim.name.span);
-                let overridden = overrides
-                    .iter()
-                    .rev()
-                    .find(|(n, _)| n == name)
-                    .map(|&(_, v)| v);
+                let overridden = overrides.iter().rev().find(|(n, _)| n == name).map(|&(_, v)| v);
                 let value = match overridden {
                     Some(v) => Ok(v),
-                    None => self.eval_int(&mut frame, &dim.value, "a dim"),
+                    None => self.eval_int(&mut frame, &dim.value, "a dim", Code::E0019),
                 };
                 match value {
                     Ok(v) if v >= 0 => {
@@ -219,11 +201,7 @@ impl<'a> Elaborator<'a> {
         Ok(())
     }
 
-    fn choose_entry(
-        &mut self,
-        file: &'a File,
-        requested: Option<&str>,
-    ) -> std::result::Result<&'a GraphDef, Failure> {
+    fn choose_entry(&mut self, file: &'a File, requested: Option<&str>) -> std::result::Result<&'a GraphDef, Failure> {
         let all: Vec<&'a GraphDef> = file
             .items
             .iter()
@@ -233,18 +211,14 @@ impl<'a> Elaborator<'a> {
             })
             .collect();
         match requested {
-            Some(name) => all
-                .iter()
-                .copied()
-                .find(|g| g.name.name == name)
-                .ok_or_else(|| {
-                    let names: Vec<&str> = all.iter().map(|g| g.name.name.as_str()).collect();
-                    let hint = match closest(name, names.iter().copied()) {
-                        Some(best) => format!("did you mean `{best}`?"),
-                        None => format!("the file defines {}", names.join(", ")),
-                    };
-                    Failure::Usage(format!("--entry {name}: no graph named `{name}`; {hint}"))
-                }),
+            Some(name) => all.iter().copied().find(|g| g.name.name == name).ok_or_else(|| {
+                let names: Vec<&str> = all.iter().map(|g| g.name.name.as_str()).collect();
+                let hint = match closest(name, names.iter().copied()) {
+                    Some(best) => format!("did you mean `{best}`?"),
+                    None => format!("the file defines {}", names.join(", ")),
+                };
+                Failure::Usage(format!("--entry {name}: no graph named `{name}`; {hint}"))
+            }),
             None => match all.last() {
                 Some(last) => Ok(last),
                 None => {
@@ -286,23 +260,15 @@ impl<'a> Elaborator<'a> {
 
     /// Elaborates the body of `def` in `frame` (whose inputs are bound) and
     /// checks its results against the signature.
-    fn instantiate_body(
-        &mut self,
-        def: &'a GraphDef,
-        mut frame: Frame<'a>,
-    ) -> Result<Vec<ValueId>> {
+    fn instantiate_body(&mut self, def: &'a GraphDef, mut frame: Frame<'a>) -> Result<Vec<ValueId>> {
         self.stack.push(&def.name.name);
         self.exec_block(&mut frame, &def.body, false);
         self.stack.pop();
         let Some(returned) = frame.returned.take() else {
             return Err(self.report(
-                Diagnostic::new(
-                    Code::E0017,
-                    def.name.span,
-                    format!("graph `{}` has no `return`", def.name.name),
-                )
-                .label("its body ends without returning a value")
-                .help("end the body with `return <value>`"),
+                Diagnostic::new(Code::E0017, def.name.span, format!("graph `{}` has no `return`", def.name.name))
+                    .label("its body ends without returning a value")
+                    .help("end the body with `return <value>`"),
             ));
         };
         if returned.len() != def.results.len() {
@@ -345,10 +311,7 @@ impl<'a> Elaborator<'a> {
                     Diagnostic::new(
                         Code::E0013,
                         span,
-                        format!(
-                            "returns {actual} but graph `{}` declares {declared}",
-                            def.name.name
-                        ),
+                        format!("returns {actual} but graph `{}` declares {declared}", def.name.name),
                     )
                     .label(format!("this is {actual}")),
                 ));
@@ -362,13 +325,9 @@ impl<'a> Elaborator<'a> {
     fn define_leaf(&mut self, frame: &mut Frame<'a>, name: &crate::ast::Ident, value: Val) {
         if let Some(&first) = frame.defined.get(&name.name) {
             self.report(
-                Diagnostic::new(
-                    Code::E0014,
-                    name.span,
-                    format!("`{}` is defined twice", name.name),
-                )
-                .label("second definition")
-                .secondary(first, "first defined here"),
+                Diagnostic::new(Code::E0014, name.span, format!("`{}` is defined twice", name.name))
+                    .label("second definition")
+                    .secondary(first, "first defined here"),
             );
         }
         frame.defined.insert(name.name.clone(), name.span);
@@ -378,10 +337,7 @@ impl<'a> Elaborator<'a> {
     fn exec_block(&mut self, frame: &mut Frame<'a>, body: &'a [Stmt], in_loop: bool) {
         for stmt in body {
             if frame.returned.is_some() {
-                self.report(
-                    Diagnostic::new(Code::E0024, stmt_span(stmt), "statement after `return`")
-                        .label("never reached"),
-                );
+                self.report(Diagnostic::new(Code::E0024, stmt_span(stmt), "statement after `return`").label("never reached"));
                 return;
             }
             self.exec_stmt(frame, stmt, in_loop);
@@ -392,25 +348,17 @@ impl<'a> Elaborator<'a> {
         match stmt {
             Stmt::Param { name, ty } => {
                 let value = match self.eval_type(frame, ty) {
-                    Ok(ty) => Val::Tensor(
-                        self.graph
-                            .add_param(format!("{}{}", frame.prefix, name.name), ty),
-                    ),
+                    Ok(ty) => Val::Tensor(self.graph.add_param(format!("{}{}", frame.prefix, name.name), ty)),
                     Err(Reported) => Val::Poison,
                 };
                 self.define_leaf(frame, name, value);
             }
             Stmt::Assign { targets, value } => self.exec_assign(frame, targets, value),
-            Stmt::For {
-                var,
-                start,
-                end,
-                body,
-                ..
-            } => {
-                let (Ok(start_v), Ok(end_v)) =
-                    (self.loop_bound(frame, start), self.loop_bound(frame, end))
-                else {
+            Stmt::For { var, start, end, body, .. } => {
+                let (Ok(start_v), Ok(end_v)) = (
+                    self.eval_int(frame, start, "a loop bound", Code::E0022),
+                    self.eval_int(frame, end, "a loop bound", Code::E0022),
+                ) else {
                     return;
                 };
                 if end_v.saturating_sub(start_v) > MAX_LOOP_ITERATIONS {
@@ -442,10 +390,7 @@ impl<'a> Elaborator<'a> {
             }
             Stmt::Return { values, span } => {
                 if in_loop {
-                    self.report(
-                        Diagnostic::new(Code::E0024, *span, "`return` inside a `for` loop")
-                            .label("move it after the loop"),
-                    );
+                    self.report(Diagnostic::new(Code::E0024, *span, "`return` inside a `for` loop").label("move it after the loop"));
                     // Counts as the graph's return, so neither the next iteration
                     // nor the missing-return check reports it again.
                     frame.returned = Some(values.iter().map(|e| (Val::Poison, e.span)).collect());
@@ -460,17 +405,10 @@ impl<'a> Elaborator<'a> {
         }
     }
 
-    fn exec_assign(
-        &mut self,
-        frame: &mut Frame<'a>,
-        targets: &'a [crate::ast::Target],
-        value: &'a Expr,
-    ) {
+    fn exec_assign(&mut self, frame: &mut Frame<'a>, targets: &'a [crate::ast::Target], value: &'a Expr) {
         let declared: Vec<Option<&'a TypeExpr>> = targets.iter().map(|t| t.ty.as_ref()).collect();
         let values = match &value.kind {
-            crate::ast::ExprKind::Call { callee, args } => {
-                self.eval_call(frame, callee, args, value.span, Some(&declared))
-            }
+            crate::ast::ExprKind::Call { callee, args } => self.eval_call(frame, callee, args, value.span, Some(&declared)),
             _ => self.eval(frame, value).map(|v| vec![v]),
         };
         let values = match values {
@@ -503,10 +441,7 @@ impl<'a> Elaborator<'a> {
                                 Diagnostic::new(
                                     Code::E0013,
                                     ty.span,
-                                    format!(
-                                        "`{}` is written as {written} but is {actual}",
-                                        target.name.name
-                                    ),
+                                    format!("`{}` is written as {written} but is {actual}", target.name.name),
                                 )
                                 .label(format!("the value is {actual}"))
                                 .secondary(value.span, "computed here"),
@@ -526,24 +461,6 @@ impl<'a> Elaborator<'a> {
         }
     }
 
-    fn loop_bound(&mut self, frame: &mut Frame<'a>, bound: &'a Expr) -> Result<i64> {
-        match self.eval(frame, bound)? {
-            Val::Int(v) => Ok(v),
-            Val::Poison => Err(Reported),
-            other => Err(self.report(
-                Diagnostic::new(
-                    Code::E0022,
-                    bound.span,
-                    format!(
-                        "a loop bound must be an integer, but this is {}",
-                        other.describe()
-                    ),
-                )
-                .label("not an integer"),
-            )),
-        }
-    }
-
     /// Gives a fresh node output its source name as a hint.
     fn name_value(&mut self, id: ValueId, name: &str) {
         if let Some(value) = self.graph.values.get_mut(id.index()) {
@@ -554,21 +471,13 @@ impl<'a> Elaborator<'a> {
     }
 
     fn tensor_type(&self, id: ValueId) -> TensorType {
-        self.graph
-            .ty(id)
-            .cloned()
-            .unwrap_or_else(|| TensorType::new(DType::F32, vec![]))
+        self.graph.ty(id).cloned().unwrap_or_else(|| TensorType::new(DType::F32, vec![]))
     }
 
     fn eval_type(&mut self, frame: &mut Frame<'a>, ty: &'a TypeExpr) -> Result<TensorType> {
         let dtype: DType = ty.dtype.name.parse().map_err(|()| {
             let names = DType::ALL.map(DType::name);
-            let diagnostic = Diagnostic::new(
-                Code::E0006,
-                ty.dtype.span,
-                format!("unknown dtype `{}`", ty.dtype.name),
-            )
-            .label("not a dtype");
+            let diagnostic = Diagnostic::new(Code::E0006, ty.dtype.span, format!("unknown dtype `{}`", ty.dtype.name)).label("not a dtype");
             let diagnostic = match closest(&ty.dtype.name, names) {
                 Some(best) => diagnostic.help(format!("did you mean `{best}`?")),
                 None => diagnostic.help(format!("the dtypes are {}", names.join(", "))),
@@ -577,29 +486,18 @@ impl<'a> Elaborator<'a> {
         })?;
         let mut dims = Vec::with_capacity(ty.dims.len());
         for dim in &ty.dims {
-            let v = self.eval_int(frame, dim, "a dimension")?;
+            let v = self.eval_int(frame, dim, "a dimension", Code::E0019)?;
             let v = u64::try_from(v).map_err(|_| {
                 self.report(
-                    Diagnostic::new(
-                        Code::E0020,
-                        dim.span,
-                        format!("dimension is {v}, but sizes cannot be negative"),
-                    )
-                    .label("negative"),
+                    Diagnostic::new(Code::E0020, dim.span, format!("dimension is {v}, but sizes cannot be negative")).label("negative"),
                 )
             })?;
             dims.push(v);
         }
         let tensor = TensorType::new(dtype, dims);
         if tensor.size_bytes().is_none() {
-            return Err(self.report(
-                Diagnostic::new(
-                    Code::E0023,
-                    ty.span,
-                    format!("{tensor} does not fit in 64-bit addressing"),
-                )
-                .label("too large"),
-            ));
+            return Err(self
+                .report(Diagnostic::new(Code::E0023, ty.span, format!("{tensor} does not fit in 64-bit addressing")).label("too large")));
         }
         Ok(tensor)
     }
@@ -608,9 +506,7 @@ impl<'a> Elaborator<'a> {
 fn stmt_span(stmt: &Stmt) -> Span {
     match stmt {
         Stmt::Param { name, ty } => name.span.to(ty.span),
-        Stmt::Assign { targets, value } => targets
-            .first()
-            .map_or(value.span, |t| t.name.span.to(value.span)),
+        Stmt::Assign { targets, value } => targets.first().map_or(value.span, |t| t.name.span.to(value.span)),
         Stmt::For { span, .. } | Stmt::Return { span, .. } => *span,
     }
 }

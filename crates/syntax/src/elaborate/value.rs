@@ -38,11 +38,7 @@ impl Val {
             Val::Float(v) => Some(Attr::Float(*v)),
             Val::Bool(v) => Some(Attr::Bool(*v)),
             Val::Str(v) => Some(Attr::Str(v.clone())),
-            Val::List(items) => items
-                .iter()
-                .map(Val::to_attr)
-                .collect::<Option<Vec<_>>>()
-                .map(Attr::List),
+            Val::List(items) => items.iter().map(Val::to_attr).collect::<Option<Vec<_>>>().map(Attr::List),
             Val::Tensor(_) | Val::Poison => None,
         }
     }
