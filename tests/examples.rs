@@ -73,6 +73,8 @@ fn dims_can_be_overridden_and_entries_chosen() {
 
 #[test]
 fn emitted_ir_checks_to_the_same_summary() {
+    let dir = std::env::temp_dir().join(format!("opfuse-ir-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
     for example in [
         "examples/llama_layer.opf",
         "examples/resnet_block.opf",
@@ -80,8 +82,6 @@ fn emitted_ir_checks_to_the_same_summary() {
     ] {
         let ir = support::opfuse(&["check", example, "--emit", "ir"]);
         assert_eq!(ir.code, 0, "{}", ir.transcript());
-        let dir = std::env::temp_dir().join(format!("opfuse-ir-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
         let printed = dir.join("printed.opf");
         std::fs::write(&printed, &ir.stdout).expect("write IR");
         let printed = printed.to_string_lossy().into_owned();
@@ -92,4 +92,5 @@ fn emitted_ir_checks_to_the_same_summary() {
             assert_eq!(a[key], b[key], "{example}: `{key}` differs after printing");
         }
     }
+    let _ = std::fs::remove_dir_all(&dir);
 }

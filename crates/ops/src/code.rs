@@ -3,7 +3,7 @@
 use crate::rules::{self, conv, elementwise, index, layout, matmul, norm, reduction, FlopsFn, InferFn};
 
 /// What the code knows about one operator.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub struct OpCode {
     pub infer: InferFn,
     pub flops: FlopsFn,

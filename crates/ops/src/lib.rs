@@ -27,41 +27,49 @@ use args::Args;
 /// The loaded catalog, with the code for each entry attached.
 #[derive(Clone, Debug)]
 pub struct Catalog {
-    entries: BTreeMap<String, OpEntry>,
+    ops: BTreeMap<String, KnownOp>,
+}
+
+/// A catalog entry joined with its code, looked up once at load time.
+#[derive(Clone, Debug)]
+struct KnownOp {
+    entry: OpEntry,
+    code: code::OpCode,
 }
 
 impl Catalog {
     /// Loads the built-in catalog; fails if it is malformed or out of step
     /// with the code.
     pub fn builtin() -> Result<Catalog, CatalogError> {
-        let entries = catalog::builtin_entries()?;
-        if let Some(name) = entries.keys().find(|n| code::lookup(n).is_none()) {
-            return Err(CatalogError {
+        let mut ops = BTreeMap::new();
+        for (name, entry) in catalog::builtin_entries()? {
+            let code = code::lookup(&name).ok_or_else(|| CatalogError {
                 file: "ops/catalog.toml".into(),
                 message: format!("op `{name}` has no shape rule in crates/ops"),
-            });
+            })?;
+            ops.insert(name, KnownOp { entry, code });
         }
-        Ok(Catalog { entries })
+        Ok(Catalog { ops })
     }
 
     pub fn entry(&self, op: &str) -> Option<&OpEntry> {
-        self.entries.get(op)
+        self.ops.get(op).map(|known| &known.entry)
     }
 
     pub fn entries(&self) -> impl Iterator<Item = &OpEntry> {
-        self.entries.values()
+        self.ops.values().map(|known| &known.entry)
     }
 
     /// FLOPs of one application of `op`; 0 for unknown ops.
     pub fn flops(&self, op: &str, attrs: &Attrs, inputs: &[TensorType], outputs: &[TensorType]) -> u128 {
-        match code::lookup(op) {
-            Some(code) => (code.flops)(&Args { attrs, inputs }, outputs),
+        match self.ops.get(op) {
+            Some(known) => (known.code.flops)(&Args { attrs, inputs }, outputs),
             None => 0,
         }
     }
 
-    fn entry_or_error(&self, op: &str) -> Result<&OpEntry, InferError> {
-        self.entries
+    fn known_or_error(&self, op: &str) -> Result<&KnownOp, InferError> {
+        self.ops
             .get(op)
             .ok_or_else(|| InferError::new(InferErrorKind::Arity, Blame::Call, format!("`{op}` is not in the catalog")))
     }
@@ -69,15 +77,15 @@ impl Catalog {
 
 impl OpSemantics for Catalog {
     fn knows(&self, op: &str) -> bool {
-        self.entries.contains_key(op)
+        self.ops.contains_key(op)
     }
 
     fn op_names(&self) -> Vec<&str> {
-        self.entries.keys().map(String::as_str).collect()
+        self.ops.keys().map(String::as_str).collect()
     }
 
     fn normalize_attrs(&self, op: &str, attrs: &mut Attrs) -> Result<(), InferError> {
-        let entry = self.entry_or_error(op)?;
+        let entry = &self.known_or_error(op)?.entry;
         for (name, value) in attrs.iter_mut() {
             let Some(spec) = entry.attr(name) else {
                 let known: Vec<&str> = entry.attrs.iter().map(|a| a.name.as_str()).collect();
@@ -125,7 +133,7 @@ impl OpSemantics for Catalog {
     }
 
     fn infer(&self, op: &str, attrs: &Attrs, inputs: &[TensorType]) -> Result<Vec<TensorType>, InferError> {
-        let entry = self.entry_or_error(op)?;
+        let KnownOp { entry, code } = self.known_or_error(op)?;
         let (min, max) = entry.arity();
         if inputs.len() < min || max.is_some_and(|max| inputs.len() > max) {
             let expected = match max {
@@ -140,8 +148,6 @@ impl OpSemantics for Catalog {
             )
             .with_help(format!("`{op}({})`", entry.inputs.join(", "))));
         }
-        let code =
-            code::lookup(op).ok_or_else(|| InferError::new(InferErrorKind::Arity, Blame::Call, format!("`{op}` has no shape rule")))?;
         (code.infer)(&Args { attrs, inputs })
     }
 }
