@@ -70,6 +70,7 @@ pub const OP_CODE: &[(&str, OpCode)] = &[
     ("expand", op(layout::expand, rules::no_flops)),
     ("flatten", op(layout::flatten, rules::no_flops)),
     ("gather", op(index::gather, rules::no_flops)),
+    ("index_select", op(index::index_select, rules::no_flops)),
     ("gather_elements", op(index::gather_elements, rules::no_flops)),
     ("embedding", op(index::embedding, rules::no_flops)),
     ("top_k", op(index::top_k, index::top_k_flops)),

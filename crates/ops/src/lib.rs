@@ -229,6 +229,14 @@ mod tests {
                 infer("gather", &[("axis", Attr::Int(1))], &[(F32, &[4, 10, 3]), (I64, &[2, 5])]),
                 "f32[4, 2, 5, 3]",
             ),
+            (
+                infer("index_select", &[("axis", Attr::Int(1))], &[(F32, &[4, 10, 3]), (I64, &[7])]),
+                "f32[4, 7, 3]",
+            ),
+            (
+                infer("index_select", &[], &[(F32, &[4, 10]), (I64, &[2, 5])]),
+                "indices must be 1-d, found [2, 5]",
+            ),
             (infer("top_k", &[("k", Attr::Int(8))], &[(F32, &[16, 256])]), "f32[16, 8]"),
             (
                 infer(

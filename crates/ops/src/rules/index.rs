@@ -16,6 +16,15 @@ pub fn gather(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
     Ok(vec![TensorType::new(data.dtype, dims)])
 }
 
+/// `gather` restricted to 1-d indices: the axis keeps its rank.
+pub fn index_select(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
+    let indices = args.input(1)?;
+    if indices.rank() != 1 {
+        return Err(shape_error(1, format!("indices must be 1-d, found {}", indices.shape)));
+    }
+    gather(args)
+}
+
 /// Output shaped like `indices`, which must have the rank of `data` and fit
 /// inside it on every axis but `axis`.
 pub fn gather_elements(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
