@@ -54,10 +54,11 @@ fn json_summary_has_the_documented_keys() {
     ] {
         assert!(json.get(key).is_some(), "missing `{key}` in {json}");
     }
-    // MLP: two matmuls of 2*S*H*F each, plus one FLOP per element of the
-    // bias adds, the GELU and the residual.
+    // MLP: two matmuls of 2*S*H*F each, one FLOP per element of the bias
+    // adds and the residual, and five per element of the erf GELU
+    // (x / sqrt 2, erf, + 1, * x, * 0.5).
     let (s, h, f) = (128u64, 768u64, 3072u64);
-    let expected = 2 * (2 * s * h * f) + s * f * 2 + s * h * 2;
+    let expected = 2 * (2 * s * h * f) + s * f + 5 * s * f + s * h * 2;
     assert_eq!(json["flops"], expected);
     assert_eq!(json["param_bytes"], 4 * (2 * h * f + h + f));
 }

@@ -1,7 +1,10 @@
 //! From a path to a verified graph: read, parse, elaborate, verify. Every
 //! failure comes back rendered, ready to print.
 
-use opfuse_ir::{verify, VerifiedGraph};
+use std::collections::BTreeMap;
+
+use opfuse_ir::{verify, Tensor, VerifiedGraph};
+use opfuse_onnx::ImportOptions;
 use opfuse_ops::Catalog;
 use opfuse_syntax::{Code, Diagnostic};
 
@@ -12,6 +15,40 @@ pub struct ModelRequest<'a> {
     pub path: &'a str,
     pub entry: Option<&'a str>,
     pub dims: &'a [(String, i64)],
+    /// Input values an ONNX import may fold in as constants (Reshape's shape
+    /// given as a graph input).
+    pub bind: BTreeMap<String, Tensor>,
+}
+
+/// A loaded model, with what the import had to say about its nodes.
+pub struct Loaded {
+    pub graph: VerifiedGraph,
+    /// One line per ONNX node that did not map onto the catalog (empty for .opf).
+    pub notes: Vec<String>,
+}
+
+/// Loads an `.onnx` file through the ONNX importer, anything else as a
+/// model-language file.
+pub fn load(request: &ModelRequest<'_>, catalog: &Catalog) -> Result<Loaded, Failure> {
+    if !request.path.ends_with(".onnx") {
+        let graph = load_model(request, catalog)?;
+        return Ok(Loaded { graph, notes: Vec::new() });
+    }
+    if request.entry.is_some() {
+        return Err(Failure::Usage(
+            "--entry selects a graph of an .opf file; an .onnx file has one graph".into(),
+        ));
+    }
+    let bytes = std::fs::read(request.path).map_err(|e| Failure::Input(format!("error: cannot read `{}`: {e}\n", request.path)))?;
+    let options = ImportOptions {
+        bind: request.bind.clone(),
+        dims: request.dims.iter().map(|(name, value)| (name.clone(), *value as u64)).collect(),
+    };
+    let imported = opfuse_onnx::import(&bytes, catalog, &options).map_err(|e| Failure::Input(format!("error: {}: {e}\n", request.path)))?;
+    Ok(Loaded {
+        graph: imported.graph,
+        notes: imported.notes.iter().map(ToString::to_string).collect(),
+    })
 }
 
 pub fn catalog() -> Result<Catalog, Failure> {

@@ -4,6 +4,7 @@
 
 mod commands;
 mod load;
+mod npy;
 mod render;
 mod summary;
 
@@ -25,6 +26,10 @@ enum Command {
     Check(commands::check::CheckArgs),
     /// Explain a diagnostic code, such as E0004.
     Explain(commands::explain::ExplainArgs),
+    /// The operator catalog and its coverage per Ascend chip.
+    Ops(commands::ops::OpsArgs),
+    /// Run a model (.opf or .onnx) and write its outputs as .npy files.
+    Run(commands::run::RunArgs),
 }
 
 /// How a command failed, which decides the exit code.
@@ -43,6 +48,8 @@ fn main() -> ExitCode {
     let worker = std::thread::Builder::new().stack_size(256 << 20).spawn(move || match cli.command {
         Command::Check(args) => commands::check::run(&args),
         Command::Explain(args) => commands::explain::run(&args),
+        Command::Ops(args) => commands::ops::run(&args),
+        Command::Run(args) => commands::run::run(&args),
     });
     let result = match worker.map(|handle| handle.join()) {
         Ok(Ok(result)) => result,

@@ -24,6 +24,9 @@ pub struct Summary {
     pub classes: BTreeMap<String, ClassCount>,
     /// Nodes per operator name; opaque ops appear as `opaque:NAME`.
     pub ops: BTreeMap<String, usize>,
+    /// Why ONNX nodes did not map onto the catalog (absent for .opf files).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub import_notes: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -39,7 +42,7 @@ pub struct ClassCount {
     pub flops: u128,
 }
 
-pub fn summarize(graph: &VerifiedGraph, catalog: &Catalog) -> Summary {
+pub fn summarize(graph: &VerifiedGraph, catalog: &Catalog, import_notes: Vec<String>) -> Summary {
     let ty = |id: opfuse_ir::ValueId| graph.ty(id).cloned().expect("verified graphs have no dangling handles");
     let bytes = |id| u128::from(ty(id).size_bytes().expect("verified graphs have sizes that fit"));
     let elements = |id| u128::from(ty(id).numel().expect("verified graphs have sizes that fit"));
@@ -59,6 +62,7 @@ pub fn summarize(graph: &VerifiedGraph, catalog: &Catalog) -> Summary {
         outputs: graph.outputs.iter().map(port).collect(),
         classes: BTreeMap::new(),
         ops: BTreeMap::new(),
+        import_notes,
     };
     for node in &graph.nodes {
         let (class, key) = match &node.op {
@@ -109,6 +113,12 @@ pub fn render_text(summary: &Summary) -> String {
             "    {class:<12} {:>8} nodes {share:>6.2}% of flops",
             grouped(count.nodes as u128)
         );
+    }
+    if !summary.import_notes.is_empty() {
+        let _ = writeln!(out, "  import notes");
+        for note in &summary.import_notes {
+            let _ = writeln!(out, "    {note}");
+        }
     }
     out
 }

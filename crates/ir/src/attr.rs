@@ -81,7 +81,9 @@ impl fmt::Display for Attr {
         match self {
             Attr::Int(v) => write!(f, "{v}"),
             // `{:?}` is the shortest text that reads back to the same f64, and always
-            // carries a `.` or an exponent, so it re-lexes as a float.
+            // carries a `.` or an exponent, so it re-lexes as a float; `inf`
+            // and `nan` are literals of the language.
+            Attr::Float(v) if v.is_nan() => f.write_str("nan"),
             Attr::Float(v) => write!(f, "{v:?}"),
             Attr::Bool(v) => write!(f, "{v}"),
             Attr::Str(v) => write!(f, "{v:?}"),
@@ -109,6 +111,8 @@ mod tests {
         assert_eq!(list.to_string(), "[0, -1]");
         assert_eq!(Attr::Float(1.0).to_string(), "1.0");
         assert_eq!(Attr::Float(1e-6).to_string(), "1e-6");
+        assert_eq!(Attr::Float(f64::NEG_INFINITY).to_string(), "-inf");
+        assert_eq!(Attr::Float(f64::NAN).to_string(), "nan");
         assert_eq!(Attr::Str("tanh".into()).to_string(), "\"tanh\"");
         assert_eq!(list.as_ints(), Some(vec![0, -1]));
         assert_eq!(Attr::Int(3).as_float(), Some(3.0));

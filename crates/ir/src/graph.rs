@@ -1,8 +1,9 @@
 //! The typed graph: values, nodes and the builder that creates them.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::{Attrs, Span, TensorType};
+use crate::{Attrs, Span, Tensor, TensorType};
 
 /// A handle to a [`Value`] in its [`Graph`]. Printed as `v3`; ids are
 /// assigned in creation order, which is stable but carries no meaning.
@@ -97,6 +98,10 @@ pub struct Graph {
     pub inputs: Vec<ValueId>,
     pub params: Vec<ValueId>,
     pub outputs: Vec<ValueId>,
+    /// Data of the params that carry it (ONNX initializers). The model
+    /// language never gives params data; the interpreter and the JIT fill the
+    /// others from a seed.
+    pub param_data: BTreeMap<ValueId, Tensor>,
 }
 
 impl Graph {

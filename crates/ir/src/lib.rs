@@ -5,8 +5,9 @@
 //! (`Graph::values`, `Graph::nodes`) and refer to each other by typed handles
 //! ([`ValueId`], [`NodeId`]), never by Rust references, so passes can attach
 //! side tables indexed by id. Every value has a [`TensorType`]: a [`DType`]
-//! and a concrete [`Shape`]. Leaves are graph inputs and params (weights:
-//! shapes only, never data).
+//! and a concrete [`Shape`]. Leaves are graph inputs and params (weights).
+//! A param holds data only when its graph came from a file that carries it
+//! (ONNX initializers): see [`Graph::param_data`].
 //!
 //! Invariants: a graph that passed [`verify`] is a [`VerifiedGraph`]; in it,
 //! every handle is live, nodes are in topological order, and each known op's
@@ -23,6 +24,7 @@ mod print;
 mod semantics;
 mod shape;
 mod span;
+mod tensor;
 mod verify;
 
 pub use attr::{Attr, Attrs};
@@ -32,4 +34,5 @@ pub use print::{print, KEYWORDS};
 pub use semantics::{Blame, InferError, InferErrorKind, OpSemantics};
 pub use shape::{Shape, TensorType};
 pub use span::Span;
+pub use tensor::{Tensor, TensorSizeError};
 pub use verify::{verify, VerifiedGraph, VerifyError};

@@ -11,7 +11,7 @@ use std::fmt::Write;
 use crate::{Graph, Op, ValueId};
 
 /// Words the language reserves; a value with such a name gets a suffix.
-pub const KEYWORDS: [&str; 8] = ["dim", "graph", "param", "for", "in", "return", "true", "false"];
+pub const KEYWORDS: [&str; 10] = ["dim", "graph", "param", "for", "in", "return", "true", "false", "inf", "nan"];
 
 /// Prints `graph` in canonical form.
 pub fn print(graph: &Graph) -> String {

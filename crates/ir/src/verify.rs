@@ -11,6 +11,7 @@
 //! - **Types.** A known operator's output types are exactly what its shape
 //!   rule infers from its input types and attributes; an opaque node has at
 //!   least one output. Every tensor's byte size fits in a `u64`.
+//! - **Data.** Param data belongs to a param and has exactly its type.
 //! - **Outputs.** The graph has at least one output.
 //!
 //! Not checked: whether every value is used (dead nodes are legal).
@@ -59,6 +60,8 @@ pub enum VerifyError {
     Oversized { value: ValueId },
     #[error("the graph has no outputs")]
     NoOutputs,
+    #[error("data is given for {value}, which is not a param of this type")]
+    BadParamData { value: ValueId },
 }
 
 /// Checks every invariant listed in the module doc.
@@ -67,10 +70,21 @@ pub fn verify(graph: Graph, ops: &dyn OpSemantics) -> Result<VerifiedGraph, Veri
     check_definitions(&graph)?;
     check_names(&graph)?;
     check_types(&graph, ops)?;
+    check_param_data(&graph)?;
     if graph.outputs.is_empty() {
         return Err(VerifyError::NoOutputs);
     }
     Ok(VerifiedGraph(graph))
+}
+
+fn check_param_data(graph: &Graph) -> Result<(), VerifyError> {
+    for (&value, tensor) in &graph.param_data {
+        let is_param = graph.value(value).is_some_and(|v| v.def == ValueDef::Param && &v.ty == tensor.ty());
+        if !is_param {
+            return Err(VerifyError::BadParamData { value });
+        }
+    }
+    Ok(())
 }
 
 fn check_handles(graph: &Graph) -> Result<(), VerifyError> {

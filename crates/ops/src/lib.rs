@@ -1,9 +1,10 @@
 //! The operator catalog: what each operator is, its shape rule and its cost.
 //!
-//! Data comes from `ops/catalog.toml` (embedded at build time, read with
-//! serde); shape rules and FLOP formulas are code in [`rules`], keyed by the
-//! catalog name in [`code::OP_CODE`]. [`Catalog`] joins the two and is the
-//! [`opfuse_ir::OpSemantics`] that elaboration and verification ask.
+//! Data comes from `ops/catalog/*.toml` (embedded at build time, read with
+//! serde); shape rules and FLOP formulas are code in [`rules`], reference
+//! semantics in [`eval`], keyed by the catalog name (see [`code`]).
+//! [`Catalog`] joins them and is the [`opfuse_ir::OpSemantics`] that
+//! elaboration and verification ask; [`interp`] runs whole graphs.
 //!
 //! Invariants: this is the only crate that reads the catalog TOML; every
 //! catalog entry has code and all code has an entry (tested); a shape rule
@@ -14,15 +15,21 @@
 mod args;
 pub mod catalog;
 pub mod code;
+pub mod eval;
+pub mod interp;
 pub mod rules;
+#[cfg(test)]
+mod testing;
 
 use std::collections::BTreeMap;
 
-use opfuse_ir::{Attrs, Blame, InferError, InferErrorKind, OpSemantics, TensorType};
+use opfuse_ir::{Attrs, Blame, InferError, InferErrorKind, OpSemantics, Tensor, TensorType};
 
-pub use catalog::{AttrKind, AttrSpec, CatalogError, OpClass, OpEntry};
+pub use catalog::{AscendSupport, AscendUnit, AttrKind, AttrSpec, CatalogError, Chip, CudaImpl, CudaLibrary, OnnxOp, OpClass, OpEntry};
+pub use eval::{EvalError, EvalResult};
 
 use args::Args;
+use eval::{EvalArgs, EvalFn};
 
 /// The loaded catalog, with the code for each entry attached.
 #[derive(Clone, Debug)]
@@ -35,19 +42,23 @@ pub struct Catalog {
 struct KnownOp {
     entry: OpEntry,
     code: code::OpCode,
+    eval: Option<EvalFn>,
 }
 
 impl Catalog {
     /// Loads the built-in catalog; fails if it is malformed or out of step
     /// with the code.
     pub fn builtin() -> Result<Catalog, CatalogError> {
+        let rules: BTreeMap<&str, code::OpCode> = code::all_rules().collect();
+        let evals: BTreeMap<&str, EvalFn> = code::all_evals().collect();
         let mut ops = BTreeMap::new();
         for (name, entry) in catalog::builtin_entries()? {
-            let code = code::lookup(&name).ok_or_else(|| CatalogError {
-                file: "ops/catalog.toml".into(),
+            let code = *rules.get(name.as_str()).ok_or_else(|| CatalogError {
+                file: entry.file.clone(),
                 message: format!("op `{name}` has no shape rule in crates/ops"),
             })?;
-            ops.insert(name, KnownOp { entry, code });
+            let eval = evals.get(name.as_str()).copied();
+            ops.insert(name, KnownOp { entry, code, eval });
         }
         Ok(Catalog { ops })
     }
@@ -66,6 +77,33 @@ impl Catalog {
             Some(known) => (known.code.flops)(&Args { attrs, inputs }, outputs),
             None => 0,
         }
+    }
+
+    /// Bytes one application of `op` moves to and from memory; 0 for unknown ops.
+    pub fn bytes(&self, op: &str, attrs: &Attrs, inputs: &[TensorType], outputs: &[TensorType]) -> u128 {
+        match self.ops.get(op) {
+            Some(known) => (known.code.bytes)(&Args { attrs, inputs }, outputs),
+            None => 0,
+        }
+    }
+
+    /// Computes one application of `op` with its reference semantics.
+    /// `attrs` must be normalized and `outputs` inferred (as in a verified graph).
+    pub fn eval(&self, op: &str, attrs: &Attrs, inputs: &[&Tensor], outputs: &[TensorType]) -> EvalResult<Vec<Tensor>> {
+        let known = self
+            .ops
+            .get(op)
+            .ok_or_else(|| EvalError::new(format!("`{op}` is not in the catalog")))?;
+        let eval = known
+            .eval
+            .ok_or_else(|| EvalError::new(format!("`{op}` has no reference semantics in crates/ops/src/eval")))?;
+        let types: Vec<TensorType> = inputs.iter().map(|t| t.ty().clone()).collect();
+        let args = EvalArgs {
+            args: Args { attrs, inputs: &types },
+            inputs,
+            outputs,
+        };
+        eval(&args)
     }
 
     fn known_or_error(&self, op: &str) -> Result<&KnownOp, InferError> {
@@ -133,7 +171,7 @@ impl OpSemantics for Catalog {
     }
 
     fn infer(&self, op: &str, attrs: &Attrs, inputs: &[TensorType]) -> Result<Vec<TensorType>, InferError> {
-        let KnownOp { entry, code } = self.known_or_error(op)?;
+        let KnownOp { entry, code, .. } = self.known_or_error(op)?;
         let (min, max) = entry.arity();
         if inputs.len() < min || max.is_some_and(|max| inputs.len() > max) {
             let expected = match max {
@@ -161,9 +199,40 @@ mod tests {
     fn catalog_and_code_list_the_same_operators() {
         let catalog = Catalog::builtin().expect("the built-in catalog loads");
         let in_catalog: Vec<&str> = catalog.op_names();
-        let mut in_code: Vec<&str> = code::OP_CODE.iter().map(|(n, _)| *n).collect();
-        in_code.sort_unstable();
-        assert_eq!(in_catalog, in_code);
+        for (what, mut in_code) in [
+            ("shape rules", code::all_rules().map(|(n, _)| n).collect::<Vec<_>>()),
+            ("reference semantics", code::all_evals().map(|(n, _)| n).collect()),
+        ] {
+            in_code.sort_unstable();
+            let before = in_code.len();
+            in_code.dedup();
+            assert_eq!(before, in_code.len(), "an op is listed twice among the {what}");
+            let missing: Vec<&&str> = in_catalog.iter().filter(|n| !in_code.contains(n)).collect();
+            let extra: Vec<&&str> = in_code.iter().filter(|n| !in_catalog.contains(n)).collect();
+            assert!(
+                missing.is_empty() && extra.is_empty(),
+                "{what}: missing for {missing:?}, not in the catalog: {extra:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_entry_says_where_it_runs() {
+        let catalog = Catalog::builtin().unwrap();
+        let incomplete: Vec<&str> = catalog
+            .entries()
+            .filter(|e| e.cuda.is_none() || e.ascend.len() != Chip::ALL.len())
+            .map(|e| e.name.as_str())
+            .collect();
+        assert!(
+            incomplete.is_empty(),
+            "entries without a cuda field or a status for every chip: {incomplete:?}"
+        );
+        assert!(
+            catalog.entries().count() >= 120,
+            "the catalog has {} ops",
+            catalog.entries().count()
+        );
     }
 
     fn infer(op: &str, attrs: &[(&str, Attr)], inputs: &[(DType, &[u64])]) -> Result<Vec<String>, String> {

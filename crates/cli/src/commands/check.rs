@@ -8,7 +8,7 @@ use crate::Failure;
 
 #[derive(clap::Args)]
 pub struct CheckArgs {
-    /// The model file (.opf).
+    /// The model file (.opf or .onnx).
     pub file: String,
     /// Override a `dim` default, as NAME=VALUE; may repeat.
     #[arg(long = "dim", value_name = "NAME=VALUE", value_parser = load::parse_dim)]
@@ -42,14 +42,16 @@ pub fn run(args: &CheckArgs) -> Result<String, Failure> {
         path: &args.file,
         entry: args.entry.as_deref(),
         dims: &args.dims,
+        bind: Default::default(),
     };
-    let graph = load::load_model(&request, &catalog)?;
+    let loaded = load::load(&request, &catalog)?;
+    let graph = loaded.graph;
     match (args.emit, args.format) {
         (Emit::Ir, Format::Text) => Ok(opfuse_ir::print(&graph)),
         (Emit::Ir, Format::Json) => Err(Failure::Usage("--emit ir prints text; drop --format json".into())),
-        (Emit::Summary, Format::Text) => Ok(summary::render_text(&summary::summarize(&graph, &catalog))),
+        (Emit::Summary, Format::Text) => Ok(summary::render_text(&summary::summarize(&graph, &catalog, loaded.notes))),
         (Emit::Summary, Format::Json) => {
-            let summary = summary::summarize(&graph, &catalog);
+            let summary = summary::summarize(&graph, &catalog, loaded.notes);
             serde_json::to_string_pretty(&summary)
                 .map(|json| json + "\n")
                 .map_err(|e| Failure::Input(format!("error: cannot encode the summary: {e}\n")))

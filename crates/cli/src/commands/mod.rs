@@ -3,3 +3,5 @@
 
 pub mod check;
 pub mod explain;
+pub mod ops;
+pub mod run;

@@ -11,7 +11,9 @@ pub mod elementwise;
 pub mod index;
 pub mod layout;
 pub mod matmul;
+pub mod moe;
 pub mod norm;
+pub mod quant;
 pub mod reduction;
 
 use opfuse_ir::TensorType;
@@ -20,10 +22,11 @@ use crate::args::{Args, InferResult};
 
 pub type InferFn = fn(&Args<'_>) -> InferResult<Vec<TensorType>>;
 pub type FlopsFn = fn(&Args<'_>, &[TensorType]) -> u128;
+pub type BytesFn = fn(&Args<'_>, &[TensorType]) -> u128;
 
 /// Elements of a type as u128, for FLOP arithmetic that cannot overflow.
 pub fn elements(ty: &TensorType) -> u128 {
-    ty.shape.dims().iter().map(|&d| d as u128).product()
+    ty.shape.dims().iter().fold(1u128, |n, &d| n.saturating_mul(d as u128))
 }
 
 /// One FLOP per output element.
@@ -39,4 +42,14 @@ pub fn per_input(args: &Args<'_>, _: &[TensorType]) -> u128 {
 /// Data movement only.
 pub fn no_flops(_: &Args<'_>, _: &[TensorType]) -> u128 {
     0
+}
+
+/// Bytes of a type's elements as u128.
+pub fn bytes(ty: &TensorType) -> u128 {
+    elements(ty) * ty.dtype.size_bytes() as u128
+}
+
+/// Reads every input once and writes every output once.
+pub fn bytes_in_and_out(args: &Args<'_>, outputs: &[TensorType]) -> u128 {
+    args.inputs.iter().chain(outputs).map(bytes).sum()
 }

@@ -1,0 +1,302 @@
+//! Reference semantics of the reduction family.
+
+use std::cmp::Ordering;
+
+use opfuse_ir::{DType, Tensor};
+
+use super::support::{strides, AxisSplit};
+use super::{EvalArgs, EvalFn, EvalResult};
+use crate::args::normalize_axis;
+use crate::rules::reduction::reduced_axes;
+
+/// Semantics of this family, by catalog name.
+pub const EVAL: &[(&str, EvalFn)] = &[
+    ("sum", sum),
+    ("mean", mean),
+    ("reduce_max", reduce_max),
+    ("reduce_min", reduce_min),
+    ("reduce_prod", reduce_prod),
+    ("reduce_l1", reduce_l1),
+    ("reduce_l2", reduce_l2),
+    ("reduce_log_sum", reduce_log_sum),
+    ("reduce_log_sum_exp", reduce_log_sum_exp),
+    ("reduce_sum_square", reduce_sum_square),
+    ("argmax", argmax),
+    ("argmin", argmin),
+];
+
+/// Steps a row-major multi-index `index` within `dims` to the next element;
+/// wraps to all zeros after the last one.
+pub fn next_index(index: &mut [u64], dims: &[u64]) {
+    for axis in (0..dims.len()).rev() {
+        index[axis] += 1;
+        if index[axis] < dims[axis] {
+            return;
+        }
+        index[axis] = 0;
+    }
+}
+
+fn sum(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
+    reduce_with(args, |v| v.iter().sum())
+}
+
+/// The mean of no elements is NaN (0 / 0), as in NumPy.
+fn mean(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
+    reduce_with(args, |v| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+/// Over an empty set: -inf, or the dtype's lowest value where it has no
+/// infinity (ONNX's rule).
+fn reduce_max(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
+    let empty = dtype_limits(args.input(0)?.dtype()).0;
+    reduce_with(args, |v| extreme(v, empty, f64::max))
+}
+
+/// Over an empty set: +inf, or the dtype's highest value.
+fn reduce_min(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
+    let empty = dtype_limits(args.input(0)?.dtype()).1;
+    reduce_with(args, |v| extreme(v, empty, f64::min))
+}
+
+/// The lowest and highest values of `dtype`, infinities for floats.
+fn dtype_limits(dtype: DType) -> (f64, f64) {
+    match dtype {
+        DType::Bool => (0.0, 1.0),
+        DType::U8 => (0.0, 255.0),
+        DType::I8 => (-128.0, 127.0),
+        DType::I16 => (i16::MIN as f64, i16::MAX as f64),
+        DType::I32 => (i32::MIN as f64, i32::MAX as f64),
+        DType::I64 => (i64::MIN as f64, i64::MAX as f64),
+        _ => (f64::NEG_INFINITY, f64::INFINITY),
+    }
+}
+
+fn reduce_prod(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
+    reduce_with(args, |v| v.iter().product())
+}
+
+fn reduce_l1(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
+    reduce_with(args, |v| v.iter().map(|x| x.abs()).sum())
+}
+
+fn reduce_l2(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
+    reduce_with(args, |v| v.iter().map(|x| x * x).sum::<f64>().sqrt())
+}
+
+fn reduce_log_sum(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
+    reduce_with(args, |v| v.iter().sum::<f64>().ln())
+}
+
+fn reduce_log_sum_exp(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
+    reduce_with(args, log_sum_exp)
+}
+
+fn reduce_sum_square(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
+    reduce_with(args, |v| v.iter().map(|x| x * x).sum())
+}
+
+/// `log(sum(exp(v)))`, shifted by the maximum so large values do not overflow.
+pub fn log_sum_exp(v: &[f64]) -> f64 {
+    let max = extreme(v, f64::NEG_INFINITY, f64::max);
+    if !max.is_finite() {
+        // Empty or all -inf gives -inf; a +inf or NaN element gives itself.
+        return max;
+    }
+    max + v.iter().map(|x| (x - max).exp()).sum::<f64>().ln()
+}
+
+/// The maximum or minimum (`pick`) of `v`, `empty` when there is none; NaN
+/// wins, as in NumPy's `max`.
+fn extreme(v: &[f64], empty: f64, pick: fn(f64, f64) -> f64) -> f64 {
+    match v.iter().any(|x| x.is_nan()) {
+        true => f64::NAN,
+        false => v.iter().copied().fold(empty, pick),
+    }
+}
+
+/// Output 0 as `reduce` applied to the elements that land on each output
+/// element.
+fn reduce_with(args: &EvalArgs<'_>, reduce: impl Fn(&[f64]) -> f64) -> EvalResult<Vec<Tensor>> {
+    let x = args.input(0)?;
+    let axes = reduced_axes(&args.args, x.dims().len())?;
+    let data = group_by_output(x, &axes).iter().map(|group| reduce(group)).collect();
+    Ok(vec![args.output(0, data)?])
+}
+
+/// The elements of `x` gathered per output element of a reduction over
+/// `axes`, in row-major output order.
+fn group_by_output(x: &Tensor, axes: &[usize]) -> Vec<Vec<f64>> {
+    let kept: u64 = x
+        .dims()
+        .iter()
+        .enumerate()
+        .filter(|(a, _)| !axes.contains(a))
+        .map(|(_, &d)| d)
+        .product();
+    let mut groups = vec![Vec::new(); kept as usize];
+    for (&value, out) in x.data().iter().zip(reduced_offsets(x.dims(), axes)) {
+        groups[out].push(value);
+    }
+    groups
+}
+
+/// For each element of a `dims` tensor (row-major), the offset of the
+/// output element a reduction over `axes` folds it into.
+pub fn reduced_offsets(dims: &[u64], axes: &[usize]) -> Vec<usize> {
+    let kept: Vec<u64> = (0..dims.len()).map(|a| if axes.contains(&a) { 1 } else { dims[a] }).collect();
+    // Reduced axes move nothing in the output.
+    let step: Vec<usize> = strides(&kept)
+        .into_iter()
+        .enumerate()
+        .map(|(a, s)| if axes.contains(&a) { 0 } else { s })
+        .collect();
+    let count = dims.iter().product::<u64>() as usize;
+    let mut offsets = Vec::with_capacity(count);
+    let mut index = vec![0u64; dims.len()];
+    for _ in 0..count {
+        offsets.push(index.iter().zip(&step).map(|(&i, &s)| i as usize * s).sum());
+        next_index(&mut index, dims);
+    }
+    offsets
+}
+
+fn argmax(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
+    arg_reduce(args, |a, b| nan_first(a, b, a.partial_cmp(&b)))
+}
+
+fn argmin(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
+    arg_reduce(args, |a, b| nan_first(a, b, b.partial_cmp(&a)))
+}
+
+/// An order in which NaN beats every number, as in NumPy's argmax and
+/// argmin (both return the first NaN); numbers compare by `numbers`.
+fn nan_first(a: f64, b: f64, numbers: Option<Ordering>) -> Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        (false, false) => numbers.unwrap_or(Ordering::Equal),
+    }
+}
+
+/// The index of the first maximum of `lane` (NaN counts as the maximum),
+/// as NumPy's argmax.
+pub fn index_of_max(lane: &[f64]) -> usize {
+    best_index(lane, |a, b| nan_first(a, b, a.partial_cmp(&b)), false)
+}
+
+/// The index of the greatest element of `lane` under `order`: the first of
+/// ties, or the last with `last`.
+fn best_index(lane: &[f64], order: fn(f64, f64) -> Ordering, last: bool) -> usize {
+    let mut best = 0;
+    for (i, &value) in lane.iter().enumerate().skip(1) {
+        let ordering = order(value, lane[best]);
+        if ordering == Ordering::Greater || (last && ordering == Ordering::Equal) {
+            best = i;
+        }
+    }
+    best
+}
+
+/// The index of the best element along `axis` under `order`, for each lane.
+fn arg_reduce(args: &EvalArgs<'_>, order: fn(f64, f64) -> Ordering) -> EvalResult<Vec<Tensor>> {
+    let x = args.input(0)?;
+    let axis = normalize_axis(args.args.int("axis")?, x.dims().len(), "axis")?;
+    let last = args.args.bool("select_last_index")?;
+    let split = AxisSplit::new(x.dims(), axis);
+    let mut out = Vec::with_capacity(split.outer * split.inner);
+    for outer in 0..split.outer {
+        for inner in 0..split.inner {
+            let lane: Vec<f64> = (0..split.len).map(|i| x.data()[split.at(outer, i, inner)]).collect();
+            out.push(best_index(&lane, order, last) as f64);
+        }
+    }
+    Ok(vec![args.output(0, out)?])
+}
+
+#[cfg(test)]
+mod tests {
+    use opfuse_ir::Attr;
+    use opfuse_ir::DType::{F32, I32};
+
+    use crate::testing::{eval1, ints, tensor};
+
+    fn x() -> opfuse_ir::Tensor {
+        tensor(F32, &[2, 3], &[1.0, -2.0, 3.0, 4.0, 5.0, -6.0])
+    }
+
+    #[test]
+    fn sums_and_means_over_axes() {
+        assert_eq!(eval1("sum", &[], &[x()]), vec![5.0]);
+        assert_eq!(eval1("sum", &[("axes", ints(&[0]))], &[x()]), vec![5.0, 3.0, -3.0]);
+        assert_eq!(
+            eval1("mean", &[("axes", ints(&[-1]))], &[x()]),
+            vec![(2.0f64 / 3.0) as f32 as f64, 1.0]
+        );
+        // Integer means truncate toward zero, as ONNX's (NumPy mean, cast back).
+        let i = tensor(I32, &[2, 2], &[1.0, 2.0, -1.0, -2.0]);
+        assert_eq!(eval1("mean", &[("axes", ints(&[1]))], &[i]), vec![1.0, -1.0]);
+        let noop = [("noop_with_empty_axes", Attr::Bool(true))];
+        assert_eq!(eval1("sum", &noop, &[x()]), vec![1.0, -2.0, 3.0, 4.0, 5.0, -6.0]);
+    }
+
+    #[test]
+    fn extremes_products_and_norms() {
+        assert_eq!(eval1("reduce_max", &[("axes", ints(&[1]))], &[x()]), vec![3.0, 5.0]);
+        assert_eq!(eval1("reduce_min", &[("axes", ints(&[0]))], &[x()]), vec![1.0, -2.0, -6.0]);
+        assert_eq!(eval1("reduce_prod", &[("axes", ints(&[1]))], &[x()]), vec![-6.0, -120.0]);
+        assert_eq!(eval1("reduce_l1", &[], &[x()]), vec![21.0]);
+        assert_eq!(eval1("reduce_sum_square", &[("axes", ints(&[1]))], &[x()]), vec![14.0, 77.0]);
+        // sqrt(14) = 3.7416573867739413, sqrt(77) = 8.774964387392123, as f32.
+        assert_eq!(
+            eval1("reduce_l2", &[("axes", ints(&[1]))], &[x()]),
+            vec![3.7416573867739413f64 as f32 as f64, 8.774964387392123f64 as f32 as f64]
+        );
+        let nan = tensor(F32, &[3], &[1.0, f64::NAN, 2.0]);
+        assert!(eval1("reduce_max", &[], &[nan])[0].is_nan());
+        // An empty axis: -inf for max, 1 for the product.
+        let empty = tensor(F32, &[2, 0], &[]);
+        let axis1 = [("axes", ints(&[1]))];
+        assert_eq!(
+            eval1("reduce_max", &axis1, std::slice::from_ref(&empty)),
+            vec![f64::NEG_INFINITY; 2]
+        );
+        assert_eq!(eval1("reduce_prod", &axis1, &[empty]), vec![1.0; 2]);
+    }
+
+    #[test]
+    fn logs_of_sums() {
+        // numpy: np.log(np.sum(np.exp([[1, -2, 3], [4, 5, -6]]), axis=1))
+        // = [3.1328452337275756, 5.313273897365323]
+        let got = eval1("reduce_log_sum_exp", &[("axes", ints(&[1]))], &[x()]);
+        assert_eq!(got, vec![3.1328452337275756f64 as f32 as f64, 5.313273897365323f64 as f32 as f64]);
+        // Large values do not overflow: log(e^1000 + e^1000) = 1000 + ln 2.
+        let big = tensor(F32, &[2], &[1000.0, 1000.0]);
+        assert_eq!(
+            eval1("reduce_log_sum_exp", &[], &[big]),
+            vec![(1000.0 + std::f64::consts::LN_2) as f32 as f64]
+        );
+        let pos = tensor(F32, &[2], &[1.0, 2.0]);
+        assert_eq!(eval1("reduce_log_sum", &[], &[pos]), vec![3f64.ln() as f32 as f64]);
+    }
+
+    #[test]
+    fn arg_reductions_pick_first_or_last_ties() {
+        let ties = tensor(F32, &[2, 3], &[2.0, 7.0, 7.0, 0.0, -1.0, 0.0]);
+        assert_eq!(
+            eval1("argmax", &[("axis", Attr::Int(1))], std::slice::from_ref(&ties)),
+            vec![1.0, 0.0]
+        );
+        let last = [("axis", Attr::Int(1)), ("select_last_index", Attr::Bool(true))];
+        assert_eq!(eval1("argmax", &last, std::slice::from_ref(&ties)), vec![2.0, 2.0]);
+        assert_eq!(
+            eval1("argmin", &[("axis", Attr::Int(1))], std::slice::from_ref(&ties)),
+            vec![0.0, 1.0]
+        );
+        assert_eq!(eval1("argmin", &[], &[ties]), vec![1.0, 1.0, 1.0]);
+        let nan = tensor(F32, &[3], &[1.0, f64::NAN, 5.0]);
+        assert_eq!(eval1("argmax", &[], std::slice::from_ref(&nan)), vec![1.0]);
+        assert_eq!(eval1("argmin", &[], &[nan]), vec![1.0]);
+    }
+}
