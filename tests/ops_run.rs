@@ -164,3 +164,13 @@ fn run_rejects_bad_inputs_without_writing_anything() {
     let run = support::opfuse(&["run", "tests/fixtures/run/scale.opf"]);
     assert_eq!(run.code, 2, "{}", run.transcript());
 }
+
+#[test]
+fn check_reads_onnx_and_says_why_nodes_are_opaque() {
+    let run = support::opfuse(&["check", "crates/onnx/tests/fixtures/block_opset17.onnx", "--dim", "batch=2"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    support::snapshot_settings().bind(|| insta::assert_snapshot!("check_onnx_block", run.stdout));
+    let missing = support::opfuse(&["check", "crates/onnx/tests/fixtures/block_opset17.onnx"]);
+    assert_eq!(missing.code, 1, "{}", missing.transcript());
+    assert!(missing.stderr.contains("batch"), "{}", missing.stderr);
+}

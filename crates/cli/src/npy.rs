@@ -15,6 +15,7 @@ use std::fmt;
 use std::path::Path;
 
 use opfuse_ir::{DType, Shape, Tensor, TensorType};
+use opfuse_ops::eval::support;
 
 const MAGIC: &[u8] = b"\x93NUMPY";
 /// `numpy.lib.format.ARRAY_ALIGN`: the header is padded to this many bytes.
@@ -371,10 +372,7 @@ fn fortran_to_c(values: &[f64], dims: &[u64]) -> Vec<f64> {
     let mut out = vec![0.0; values.len()];
     // Row-major strides; walk the column-major order with an odometer whose
     // first axis turns fastest.
-    let mut strides = vec![1usize; dims.len()];
-    for axis in (0..dims.len().saturating_sub(1)).rev() {
-        strides[axis] = strides[axis + 1] * dims[axis + 1] as usize;
-    }
+    let strides = support::strides(dims);
     let mut index = vec![0u64; dims.len()];
     let mut target = 0usize;
     for &value in values {

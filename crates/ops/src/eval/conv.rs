@@ -3,8 +3,7 @@
 
 use opfuse_ir::Tensor;
 
-use super::reduction::next_index;
-use super::support::strides;
+use super::support::{next_index, strides};
 use super::{EvalArgs, EvalFn, EvalResult};
 use crate::rules::conv::{adaptive_window, pool_geometry, transpose_geometry, window_geometry, Geometry};
 

@@ -2,8 +2,7 @@
 
 use opfuse_ir::{Shape, Tensor};
 
-use super::reduction::next_index;
-use super::support::{broadcast_offsets, strides};
+use super::support::{broadcast_offsets, next_index, strides};
 use super::{EvalArgs, EvalError, EvalFn, EvalResult};
 use crate::rules::broadcast::broadcast;
 use crate::rules::matmul::{einsum_plan, gemm_dims, GemmDims};

@@ -3,8 +3,8 @@
 
 use opfuse_ir::{DType, Tensor};
 
-use super::reduction::{index_of_max, reduced_offsets};
-use super::support::{broadcast_offsets, AxisSplit};
+use super::reduction::index_of_max;
+use super::support::{broadcast_offsets, reduced_offsets, AxisSplit};
 use super::{EvalArgs, EvalError, EvalFn, EvalResult};
 use crate::args::{normalize_axes, normalize_axis};
 use crate::rules::norm::{attention_dims, rotary_dims, softmax_precision, AttentionDims, RotaryDims};

@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 
 use opfuse_ir::{DType, Tensor};
 
-use super::support::{strides, AxisSplit};
+use super::support::{reduced_offsets, AxisSplit};
 use super::{EvalArgs, EvalFn, EvalResult};
 use crate::args::normalize_axis;
 use crate::rules::reduction::reduced_axes;
@@ -24,18 +24,6 @@ pub const EVAL: &[(&str, EvalFn)] = &[
     ("argmax", argmax),
     ("argmin", argmin),
 ];
-
-/// Steps a row-major multi-index `index` within `dims` to the next element;
-/// wraps to all zeros after the last one.
-pub fn next_index(index: &mut [u64], dims: &[u64]) {
-    for axis in (0..dims.len()).rev() {
-        index[axis] += 1;
-        if index[axis] < dims[axis] {
-            return;
-        }
-        index[axis] = 0;
-    }
-}
 
 fn sum(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
     reduce_with(args, |v| v.iter().sum())
@@ -139,26 +127,6 @@ fn group_by_output(x: &Tensor, axes: &[usize]) -> Vec<Vec<f64>> {
         groups[out].push(value);
     }
     groups
-}
-
-/// For each element of a `dims` tensor (row-major), the offset of the
-/// output element a reduction over `axes` folds it into.
-pub fn reduced_offsets(dims: &[u64], axes: &[usize]) -> Vec<usize> {
-    let kept: Vec<u64> = (0..dims.len()).map(|a| if axes.contains(&a) { 1 } else { dims[a] }).collect();
-    // Reduced axes move nothing in the output.
-    let step: Vec<usize> = strides(&kept)
-        .into_iter()
-        .enumerate()
-        .map(|(a, s)| if axes.contains(&a) { 0 } else { s })
-        .collect();
-    let count = dims.iter().product::<u64>() as usize;
-    let mut offsets = Vec::with_capacity(count);
-    let mut index = vec![0u64; dims.len()];
-    for _ in 0..count {
-        offsets.push(index.iter().zip(&step).map(|(&i, &s)| i as usize * s).sum());
-        next_index(&mut index, dims);
-    }
-    offsets
 }
 
 fn argmax(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {

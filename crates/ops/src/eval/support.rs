@@ -1,5 +1,6 @@
-//! Index arithmetic shared by the eval functions: strides, broadcasting,
-//! splitting a shape around an axis.
+//! Index arithmetic shared by the eval functions: strides, stepping a
+//! multi-index, broadcasting, reduction offsets, splitting a shape around
+//! an axis.
 
 use opfuse_ir::Tensor;
 
@@ -12,6 +13,18 @@ pub fn strides(dims: &[u64]) -> Vec<usize> {
         strides[axis] = strides[axis + 1] * dims[axis + 1] as usize;
     }
     strides
+}
+
+/// Steps a row-major multi-index `index` within `dims` to the next element;
+/// wraps to all zeros after the last one.
+pub fn next_index(index: &mut [u64], dims: &[u64]) {
+    for axis in (0..dims.len()).rev() {
+        index[axis] += 1;
+        if index[axis] < dims[axis] {
+            return;
+        }
+        index[axis] = 0;
+    }
 }
 
 /// For each element of an `out_dims` tensor, the offset of the element of an
@@ -43,6 +56,26 @@ pub fn broadcast_offsets(out_dims: &[u64], in_dims: &[u64]) -> Vec<usize> {
             offset -= step[axis] * index[axis] as usize;
             index[axis] = 0;
         }
+    }
+    offsets
+}
+
+/// For each element of a `dims` tensor (row-major), the offset of the
+/// output element a reduction over `axes` folds it into.
+pub fn reduced_offsets(dims: &[u64], axes: &[usize]) -> Vec<usize> {
+    let kept: Vec<u64> = (0..dims.len()).map(|a| if axes.contains(&a) { 1 } else { dims[a] }).collect();
+    // Reduced axes move nothing in the output.
+    let step: Vec<usize> = strides(&kept)
+        .into_iter()
+        .enumerate()
+        .map(|(a, s)| if axes.contains(&a) { 0 } else { s })
+        .collect();
+    let count = dims.iter().product::<u64>() as usize;
+    let mut offsets = Vec::with_capacity(count);
+    let mut index = vec![0u64; dims.len()];
+    for _ in 0..count {
+        offsets.push(index.iter().zip(&step).map(|(&i, &s)| i as usize * s).sum());
+        next_index(&mut index, dims);
     }
     offsets
 }

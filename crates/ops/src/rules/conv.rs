@@ -517,18 +517,14 @@ fn adaptive_pool_flops(args: &Args<'_>, outputs: &[TensorType]) -> u128 {
 
 #[cfg(test)]
 mod tests {
-    use opfuse_ir::{Attr, Attrs, DType, OpSemantics, TensorType};
+    use opfuse_ir::{Attr, DType};
 
     use crate::testing::ints;
-    use crate::Catalog;
 
+    /// [`crate::testing::infer`] with every input f32.
     fn infer(op: &str, attrs: &[(&str, Attr)], inputs: &[&[u64]]) -> Result<String, String> {
-        let catalog = Catalog::builtin().map_err(|e| e.to_string())?;
-        let mut attrs: Attrs = attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-        catalog.normalize_attrs(op, &mut attrs).map_err(|e| e.message)?;
-        let inputs: Vec<TensorType> = inputs.iter().map(|s| TensorType::new(DType::F32, s.to_vec())).collect();
-        let types = catalog.infer(op, &attrs, &inputs).map_err(|e| e.message)?;
-        Ok(types.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", "))
+        let inputs: Vec<(DType, &[u64])> = inputs.iter().map(|&dims| (DType::F32, dims)).collect();
+        crate::testing::infer(op, attrs, &inputs)
     }
 
     fn text(value: &str) -> Attr {

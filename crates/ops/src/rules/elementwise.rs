@@ -389,30 +389,21 @@ fn finite_float_attrs(args: &Args<'_>) -> InferResult<()> {
 
 #[cfg(test)]
 mod tests {
-    use opfuse_ir::{Attr, Attrs, DType, OpSemantics, TensorType};
+    use opfuse_ir::{Attr, DType, OpSemantics};
 
-    use crate::Catalog;
+    use crate::testing::{attr_map, catalog, infer, tensor_types};
     use DType::{Bool, F16, F32, I32, I64, U8};
 
     /// The inferred output types (as text) or the error message.
     fn check(op: &str, attrs: &[(&str, Attr)], inputs: &[(DType, &[u64])]) -> String {
-        let catalog = Catalog::builtin().expect("the built-in catalog loads");
-        let mut attrs: Attrs = attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-        if let Err(e) = catalog.normalize_attrs(op, &mut attrs) {
-            return e.message;
-        }
-        let inputs: Vec<TensorType> = inputs.iter().map(|(d, s)| TensorType::new(*d, s.to_vec())).collect();
-        match catalog.infer(op, &attrs, &inputs) {
-            Ok(types) => types.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", "),
-            Err(e) => e.message,
-        }
+        infer(op, attrs, inputs).unwrap_or_else(|e| e)
     }
 
     fn flops(op: &str, attrs: &[(&str, Attr)], inputs: &[(DType, &[u64])]) -> u128 {
-        let catalog = Catalog::builtin().expect("the built-in catalog loads");
-        let mut attrs: Attrs = attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let catalog = catalog();
+        let mut attrs = attr_map(attrs);
         catalog.normalize_attrs(op, &mut attrs).expect("attributes normalize");
-        let inputs: Vec<TensorType> = inputs.iter().map(|(d, s)| TensorType::new(*d, s.to_vec())).collect();
+        let inputs = tensor_types(inputs);
         let outputs = catalog.infer(op, &attrs, &inputs).expect("the shape rule accepts");
         catalog.flops(op, &attrs, &inputs, &outputs)
     }

@@ -391,17 +391,12 @@ mod tests {
     use opfuse_ir::{Attr, Attrs, DType};
 
     use super::*;
+    use crate::rules::InferFn;
+    use crate::testing::infer_rule;
 
-    fn check(rule: fn(&Args<'_>) -> InferResult<Vec<TensorType>>, attrs: &[(&str, Attr)], inputs: &[(DType, &[u64])]) -> String {
-        let attrs: Attrs = attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-        let inputs: Vec<TensorType> = inputs.iter().map(|(d, s)| TensorType::new(*d, s.to_vec())).collect();
-        match rule(&Args {
-            attrs: &attrs,
-            inputs: &inputs,
-        }) {
-            Ok(types) => types.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", "),
-            Err(e) => e.message,
-        }
+    /// The output types of `rule` as text, or its error message.
+    fn check(rule: InferFn, attrs: &[(&str, Attr)], inputs: &[(DType, &[u64])]) -> String {
+        infer_rule(rule, attrs, inputs).unwrap_or_else(|e| e)
     }
 
     use DType::{Bool, F32, I32, I64};

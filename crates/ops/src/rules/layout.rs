@@ -893,22 +893,15 @@ pub fn writes_only(_: &Args<'_>, outputs: &[TensorType]) -> u128 {
 
 #[cfg(test)]
 mod tests {
-    use opfuse_ir::{Attr, Attrs, DType};
+    use opfuse_ir::{Attr, DType};
 
     use super::*;
-    use crate::testing::ints;
+    use crate::rules::InferFn;
+    use crate::testing::{infer_rule, ints};
 
     /// The output types of `rule` as text, or its error message.
-    fn check(rule: fn(&Args<'_>) -> InferResult<Vec<TensorType>>, attrs: &[(&str, Attr)], inputs: &[(DType, &[u64])]) -> String {
-        let attrs: Attrs = attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-        let inputs: Vec<TensorType> = inputs.iter().map(|(d, s)| TensorType::new(*d, s.to_vec())).collect();
-        match rule(&Args {
-            attrs: &attrs,
-            inputs: &inputs,
-        }) {
-            Ok(types) => types.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", "),
-            Err(e) => e.message,
-        }
+    fn check(rule: InferFn, attrs: &[(&str, Attr)], inputs: &[(DType, &[u64])]) -> String {
+        infer_rule(rule, attrs, inputs).unwrap_or_else(|e| e)
     }
 
     fn text(s: &str) -> Attr {

@@ -172,18 +172,9 @@ fn swiglu_flops(_: &Args<'_>, outputs: &[TensorType]) -> u128 {
 
 #[cfg(test)]
 mod tests {
-    use opfuse_ir::{Attr, Attrs, DType, OpSemantics, TensorType};
+    use opfuse_ir::{Attr, DType};
 
-    use crate::Catalog;
-
-    fn infer(op: &str, attrs: &[(&str, Attr)], inputs: &[(DType, &[u64])]) -> Result<String, String> {
-        let catalog = Catalog::builtin().map_err(|e| e.to_string())?;
-        let mut attrs: Attrs = attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-        catalog.normalize_attrs(op, &mut attrs).map_err(|e| e.message)?;
-        let inputs: Vec<TensorType> = inputs.iter().map(|(d, s)| TensorType::new(*d, s.to_vec())).collect();
-        let types = catalog.infer(op, &attrs, &inputs).map_err(|e| e.message)?;
-        Ok(types.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", "))
-    }
+    use crate::testing::infer;
 
     use DType::{BF16, F32, I32, I64};
 

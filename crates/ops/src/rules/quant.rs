@@ -289,21 +289,12 @@ fn per_input_element<const N: u128>(args: &Args<'_>, _: &[TensorType]) -> u128 {
 mod tests {
     use opfuse_ir::{Attr, Attrs, DType, OpSemantics, TensorType};
 
-    use crate::Catalog;
+    use crate::testing::{catalog, infer};
     use DType::{Bool, F16, F32, F8E4M3, F8E5M2, I16, I32, I8, U8};
 
     /// The inferred output types (as text) or the error message.
     fn check(op: &str, attrs: &[(&str, Attr)], inputs: &[(DType, &[u64])]) -> String {
-        let catalog = Catalog::builtin().expect("the built-in catalog loads");
-        let mut attrs: Attrs = attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-        if let Err(e) = catalog.normalize_attrs(op, &mut attrs) {
-            return e.message;
-        }
-        let inputs: Vec<TensorType> = inputs.iter().map(|(d, s)| TensorType::new(*d, s.to_vec())).collect();
-        match catalog.infer(op, &attrs, &inputs) {
-            Ok(types) => types.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", "),
-            Err(e) => e.message,
-        }
+        infer(op, attrs, inputs).unwrap_or_else(|e| e)
     }
 
     fn text(s: &str) -> Attr {
@@ -415,7 +406,7 @@ mod tests {
 
     #[test]
     fn flop_formulas_count_per_input_element() {
-        let catalog = Catalog::builtin().expect("the built-in catalog loads");
+        let catalog = catalog();
         let mut attrs = Attrs::new();
         catalog.normalize_attrs("fp8_quantize", &mut attrs).expect("defaults fill in");
         let inputs = [TensorType::new(F32, vec![4, 256])];

@@ -105,19 +105,13 @@ fn log_sum_exp_flops(args: &Args<'_>, outputs: &[TensorType]) -> u128 {
 
 #[cfg(test)]
 mod tests {
-    use opfuse_ir::{Attr, Attrs, DType, OpSemantics, TensorType};
+    use opfuse_ir::{Attr, DType};
 
     use crate::testing::ints;
-    use crate::Catalog;
 
+    /// [`crate::testing::infer`] with one input.
     fn infer(op: &str, attrs: &[(&str, Attr)], dtype: DType, dims: &[u64]) -> Result<String, String> {
-        let catalog = Catalog::builtin().map_err(|e| e.to_string())?;
-        let mut attrs: Attrs = attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-        catalog.normalize_attrs(op, &mut attrs).map_err(|e| e.message)?;
-        let types = catalog
-            .infer(op, &attrs, &[TensorType::new(dtype, dims.to_vec())])
-            .map_err(|e| e.message)?;
-        Ok(types.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", "))
+        crate::testing::infer(op, attrs, &[(dtype, dims)])
     }
 
     #[test]
