@@ -166,6 +166,13 @@ fn run_rejects_bad_inputs_without_writing_anything() {
 }
 
 #[test]
+fn run_refuses_models_too_large_to_interpret() {
+    let run = support::opfuse(&["run", "examples/deepseek_v3.opf", "--reference"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(run.stderr.contains("more than the reference interpreter's limit"), "{}", run.stderr);
+}
+
+#[test]
 fn check_reads_onnx_and_says_why_nodes_are_opaque() {
     let run = support::opfuse(&["check", "crates/onnx/tests/fixtures/block_opset17.onnx", "--dim", "batch=2"]);
     assert_eq!(run.code, 0, "{}", run.transcript());

@@ -24,6 +24,11 @@ pub enum RunError {
         expected: TensorType,
         found: TensorType,
     },
+    #[error(
+        "the graph's values hold {elements} elements in all, more than the reference interpreter's limit of {limit} \
+         (it keeps every value, as f64); make it smaller, e.g. with --dim"
+    )]
+    TooLarge { elements: u128, limit: u128 },
     #[error("output `{name}` was never computed")]
     Unset { name: String },
     #[error("`{op}` (node {node}): {message}")]
@@ -33,6 +38,26 @@ pub enum RunError {
         span: Option<Span>,
         message: String,
     },
+}
+
+/// The most elements the interpreter holds at once (4 GiB of f64): it keeps
+/// every value of the graph, so this bounds its memory.
+pub const MAX_ELEMENTS: u128 = 1 << 29;
+
+/// Refuses graphs too large to interpret, before anything is allocated.
+pub fn check_size(graph: &Graph) -> Result<(), RunError> {
+    let elements = graph
+        .values
+        .iter()
+        .map(|v| v.ty.shape.dims().iter().fold(1u128, |n, &d| n.saturating_mul(d as u128)))
+        .fold(0u128, u128::saturating_add);
+    match elements > MAX_ELEMENTS {
+        true => Err(RunError::TooLarge {
+            elements,
+            limit: MAX_ELEMENTS,
+        }),
+        false => Ok(()),
+    }
 }
 
 /// Random data for a tensor of type `ty`, the same for the same `seed`.
@@ -76,6 +101,7 @@ pub fn run(
     seed: u64,
 ) -> Result<Vec<Tensor>, RunError> {
     let graph: &Graph = graph;
+    check_size(graph)?;
     if inputs.len() != graph.inputs.len() {
         return Err(RunError::InputCount {
             expected: graph.inputs.len(),

@@ -83,6 +83,7 @@ pub fn run(args: &RunArgs) -> Result<String, Failure> {
         let tensor = npy::read_as(path, declared.map(|t| t.dtype)).map_err(|e| Failure::Input(format!("error: input `{name}`: {e}\n")))?;
         given.insert(name.clone(), tensor);
     }
+    interp::check_size(graph).map_err(|e| Failure::Input(format!("error: {}: {e}\n", args.file)))?;
     let inputs = collect_inputs(graph, &mut given, args.seed)?;
     let outputs = interp::run(&catalog, graph, inputs, &BTreeMap::new(), args.seed).map_err(|e| {
         let notes: String = loaded.notes.iter().map(|n| format!("note: {n}\n")).collect();
