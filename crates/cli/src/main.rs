@@ -24,6 +24,8 @@ struct Cli {
 enum Command {
     /// Parse, elaborate and verify a model; print a summary.
     Check(commands::check::CheckArgs),
+    /// Estimate a model's time on a simulated Ascend chip (or a GPU roofline).
+    Estimate(commands::estimate::EstimateArgs),
     /// Explain a diagnostic code, such as E0004.
     Explain(commands::explain::ExplainArgs),
     /// The operator catalog and its coverage per Ascend chip.
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
     // `opfuse_syntax::parser::MAX_NESTING` far from the limit.
     let worker = std::thread::Builder::new().stack_size(256 << 20).spawn(move || match cli.command {
         Command::Check(args) => commands::check::run(&args),
+        Command::Estimate(args) => commands::estimate::run(&args),
         Command::Explain(args) => commands::explain::run(&args),
         Command::Ops(args) => commands::ops::run(&args),
         Command::Run(args) => commands::run::run(&args),
@@ -59,7 +62,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(output) => {
-            print!("{output}");
+            // A closed pipe (`opfuse ops | head`) is the reader's choice, not an error.
+            let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), output.as_bytes());
             ExitCode::SUCCESS
         }
         Err(Failure::Input(rendered)) => {

@@ -2,6 +2,7 @@
 //! nothing is printed before the command has succeeded.
 
 pub mod check;
+pub mod estimate;
 pub mod explain;
 pub mod ops;
 pub mod run;
