@@ -28,6 +28,8 @@ enum Command {
     Estimate(commands::estimate::EstimateArgs),
     /// Explain a diagnostic code, such as E0004.
     Explain(commands::explain::ExplainArgs),
+    /// Optimize a model with the e-graph: rewrite, fuse, extract for a target.
+    Opt(commands::opt::OptArgs),
     /// The operator catalog and its coverage per Ascend chip.
     Ops(commands::ops::OpsArgs),
     /// Run a model (.opf or .onnx) and write its outputs as .npy files.
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         Command::Check(args) => commands::check::run(&args),
         Command::Estimate(args) => commands::estimate::run(&args),
         Command::Explain(args) => commands::explain::run(&args),
+        Command::Opt(args) => commands::opt::run(&args),
         Command::Ops(args) => commands::ops::run(&args),
         Command::Run(args) => commands::run::run(&args),
     });

@@ -5,4 +5,5 @@ pub mod check;
 pub mod estimate;
 pub mod explain;
 pub mod ops;
+pub mod opt;
 pub mod run;

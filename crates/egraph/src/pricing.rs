@@ -1,0 +1,135 @@
+//! An adapter from e-nodes to the cost model's [`Kernel`]: an unfused op is
+//! its one-op kernel, exactly as `opfuse_ascend::kernels_of` builds it (on a
+//! one-node graph), and a fused kernel is the sum of its ops' work with HBM
+//! traffic of its inputs read once and its output written once.
+
+use std::cell::RefCell;
+
+use egg::Symbol;
+use opfuse_ascend::{kernels_of, Kernel, Placement};
+use opfuse_ir::{verify, Graph, Op, OpSemantics, TensorType};
+use opfuse_ops::{Catalog, Chip, OpClass};
+
+use crate::analysis::{ClassData, TensorAnalysis, TensorGraph};
+use crate::body::{Body, Operand};
+use crate::language::TensorNode;
+use crate::HashMap;
+
+/// An op, its interned attributes and its input types: what a one-op kernel depends on.
+type OpKey = (Symbol, Symbol, Vec<TensorType>);
+
+/// Builds and caches kernels for one chip (`None`: no Ascend placement).
+pub struct Pricer {
+    chip: Option<Chip>,
+    cache: RefCell<HashMap<OpKey, Option<Kernel>>>,
+}
+
+impl Pricer {
+    pub fn new(chip: Option<Chip>) -> Pricer {
+        Pricer {
+            chip,
+            cache: RefCell::new(HashMap::default()),
+        }
+    }
+
+    /// The kernel an e-node runs; `None` for leaves, attributes and projections.
+    pub fn node_kernel(&self, egraph: &TensorGraph, node: &TensorNode) -> Option<Kernel> {
+        let analysis = &egraph.analysis;
+        let input_types =
+            |ids: &[egg::Id]| -> Option<Vec<TensorType>> { ids.iter().map(|&id| egraph[id].data.single().cloned()).collect() };
+        match node {
+            TensorNode::Attrs(_) | TensorNode::Leaf(_) | TensorNode::Get(..) => None,
+            TensorNode::Op(op, children) => {
+                let (attrs, inputs) = children.split_first()?;
+                let ClassData::Attrs(attrs) = &egraph[*attrs].data else {
+                    return None;
+                };
+                self.op_kernel(analysis, *op, *attrs, &input_types(inputs)?)
+            }
+            TensorNode::Kernel(head, inputs) => {
+                let body = analysis.kernels.get(head.body)?;
+                self.body_kernel(analysis, head.kind, body, &input_types(inputs)?)
+            }
+        }
+    }
+
+    fn op_kernel(&self, analysis: &TensorAnalysis, op: Symbol, attrs: Symbol, inputs: &[TensorType]) -> Option<Kernel> {
+        let key = (op, attrs, inputs.to_vec());
+        if let Some(kernel) = self.cache.borrow().get(&key) {
+            return kernel.clone();
+        }
+        let kernel = one_op_kernel(&analysis.catalog, self.chip, op.as_str(), analysis, attrs, inputs);
+        self.cache.borrow_mut().insert(key, kernel.clone());
+        kernel
+    }
+
+    fn body_kernel(&self, analysis: &TensorAnalysis, kind: Symbol, body: &Body, inputs: &[TensorType]) -> Option<Kernel> {
+        let mut results: Vec<TensorType> = Vec::with_capacity(body.ops.len());
+        let mut parts: Vec<Kernel> = Vec::with_capacity(body.ops.len());
+        for op in &body.ops {
+            let operands: Vec<TensorType> = op
+                .operands
+                .iter()
+                .map(|operand| match operand {
+                    Operand::Input(i) => inputs.get(*i as usize).cloned(),
+                    Operand::Op(i) => results.get(*i as usize).cloned(),
+                })
+                .collect::<Option<_>>()?;
+            parts.push(self.op_kernel(analysis, op.op, op.attrs, &operands)?);
+            results.push(analysis.infer(op.op, op.attrs, &operands).ok()?.into_iter().next()?);
+        }
+        let output = results.last()?;
+        let main = parts.iter().max_by_key(|k| main_rank(k.class))?;
+        let bytes = |ty: &TensorType| u128::from(ty.size_bytes().unwrap_or(0));
+        let epilogue_handoff = match (main.gemm, parts.len() > 1) {
+            (Some(gemm), true) => u128::from(gemm.batch) * u128::from(gemm.m) * u128::from(gemm.n) * u128::from(main.dtype.size_bytes()),
+            _ => 0,
+        };
+        let on_ai_cpu = parts.iter().any(|k| k.placement == Placement::AiCpu);
+        Some(Kernel {
+            name: kind.to_string(),
+            op: kind.to_string(),
+            class: main.class,
+            dtype: main.dtype,
+            flops: parts.iter().map(|k| k.flops).sum(),
+            hbm_bytes: inputs.iter().map(bytes).sum::<u128>() + bytes(output),
+            gemm: main.gemm,
+            handoff_bytes: main.handoff_bytes + epilogue_handoff,
+            row: output.shape.dims().last().copied().unwrap_or(1),
+            placement: if on_ai_cpu { Placement::AiCpu } else { Placement::AiCore },
+        })
+    }
+}
+
+/// Which op of a fused kernel describes it: the matrix product, else the
+/// reduction, else any op.
+pub fn main_rank(class: OpClass) -> u8 {
+    match class {
+        OpClass::Matmul | OpClass::Conv | OpClass::Attention => 3,
+        OpClass::Reduction | OpClass::Norm | OpClass::Softmax | OpClass::Pool => 2,
+        OpClass::Elementwise => 1,
+        _ => 0,
+    }
+}
+
+fn one_op_kernel(
+    catalog: &Catalog,
+    chip: Option<Chip>,
+    op: &str,
+    analysis: &TensorAnalysis,
+    attrs: Symbol,
+    inputs: &[TensorType],
+) -> Option<Kernel> {
+    let attrs = analysis.attrs(attrs)?.clone();
+    let outputs = catalog.infer(op, &attrs, inputs).ok()?;
+    let mut graph = Graph::new(op);
+    let values = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, ty)| graph.add_input(format!("x{i}"), ty.clone()))
+        .collect();
+    let names = outputs.iter().map(|_| None).collect();
+    graph.outputs = graph.add_node(Op::Known(op.to_string()), attrs, values, outputs, names, None);
+    let graph = verify(graph, catalog).ok()?;
+    kernels_of(&graph, catalog, chip).into_iter().next()
+}
