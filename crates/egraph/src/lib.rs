@@ -25,6 +25,8 @@ mod language;
 mod optimize;
 mod pricing;
 pub mod rules;
+#[cfg(test)]
+mod testing;
 
 /// The hash map every table of this crate uses.
 type HashMap<K, V> = std::collections::HashMap<K, V>;

@@ -8,13 +8,14 @@
 //! once on its own or recomputed inside each kernel, whichever is cheaper.
 //! Rounds, kernel size, inputs and kernels per class are bounded.
 
-use egg::{Id, Symbol};
+use egg::{Id, Language, Symbol};
 use opfuse_ops::OpClass;
 
 use crate::analysis::{ClassData, TensorGraph};
 use crate::body::{Body, BodyOp, Operand};
 use crate::language::{KernelHead, TensorNode};
 use crate::pricing::main_rank;
+use crate::HashMap;
 
 /// The fusion rules as `--list-rules` shows them.
 pub const RULES: &[(&str, &str)] = &[
@@ -33,6 +34,14 @@ pub const RULES: &[(&str, &str)] = &[
     (
         "fuse-reduction-epilogue",
         "an elementwise op after a reduction, softmax or norm -> one kernel",
+    ),
+    (
+        "absorb-views",
+        "reshape, transpose, slice, concat, expand (un)squeeze feeding or fed by a kernel -> read or written through strides",
+    ),
+    (
+        "fuse-attention-views",
+        "an attention takes its operands' transposes and reshapes and its output's as strided reads and writes",
     ),
 ];
 
@@ -77,17 +86,25 @@ pub fn fuse(egraph: &mut TensorGraph, limits: &FusionLimits) -> usize {
 }
 
 fn round(egraph: &TensorGraph, limits: &FusionLimits) -> Vec<(Id, Symbol, Unit)> {
+    let users = user_counts(egraph);
     let mut additions = Vec::new();
     for class in egraph.classes() {
         let existing = class.nodes.iter().filter(|n| matches!(n, TensorNode::Kernel(..))).count();
+        // A full class still takes one kernel a round that is larger than
+        // all it has (bounded by the kernel size), up to twice the limit.
         let room = limits.kernels_per_class.saturating_sub(existing);
-        if room == 0 || class.data.single().is_none() {
+        let largest = largest_kernel(egraph, class);
+        if existing >= 2 * limits.kernels_per_class || class.data.single().is_none() {
             continue;
         }
         let mut found: Vec<(Symbol, Unit)> = Vec::new();
         for consumer in units(egraph, class.id) {
             for (position, &input) in consumer.inputs.iter().enumerate() {
+                let shared = users.get(&input).is_some_and(|&n| n > 1);
                 for producer in units(egraph, input) {
+                    if shared && is_heavy(egraph, &producer) {
+                        continue;
+                    }
                     let Some(unit) = merge(&consumer, position, &producer) else {
                         continue;
                     };
@@ -100,6 +117,9 @@ fn round(egraph: &TensorGraph, limits: &FusionLimits) -> Vec<(Id, Symbol, Unit)>
                     let Some(kind) = kind_of(egraph, &consumer, &producer, &unit) else {
                         continue;
                     };
+                    if kind == Symbol::from("layout") {
+                        continue;
+                    }
                     let typed = egraph.analysis.infer_body(&unit.body, &input_types(egraph, &unit.inputs));
                     if typed.ok().as_ref() != class.data.single() || found.iter().any(|(_, u)| *u == unit) {
                         continue;
@@ -108,7 +128,7 @@ fn round(egraph: &TensorGraph, limits: &FusionLimits) -> Vec<(Id, Symbol, Unit)>
                 }
             }
         }
-        found.sort_by_key(|(_, unit)| std::cmp::Reverse(unit.body.ops.len()));
+        found.sort_by_key(|(_, unit)| (unit.inputs.len(), std::cmp::Reverse(unit.body.ops.len())));
         let is_new = |unit: &Unit| {
             !class.nodes.iter().any(|n| match n {
                 TensorNode::Kernel(head, inputs) => *inputs == unit.inputs && egraph.analysis.kernels.get(head.body) == Some(&unit.body),
@@ -117,13 +137,53 @@ fn round(egraph: &TensorGraph, limits: &FusionLimits) -> Vec<(Id, Symbol, Unit)>
         };
         let mut added = 0;
         for (kind, unit) in found {
-            if added < room && is_new(&unit) {
+            let fits = added < room || (added == room && unit.body.ops.len() > largest);
+            if fits && is_new(&unit) {
                 additions.push((class.id, kind, unit));
                 added += 1;
             }
         }
     }
     additions
+}
+
+/// The most ops a kernel of `class` runs (0 without kernels).
+fn largest_kernel(egraph: &TensorGraph, class: &egg::EClass<TensorNode, ClassData>) -> usize {
+    class
+        .nodes
+        .iter()
+        .filter_map(|node| match node {
+            TensorNode::Kernel(head, _) => egraph.analysis.kernels.get(head.body).map(|b| b.ops.len()),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// How many other classes use each class (through any of their nodes).
+fn user_counts(egraph: &TensorGraph) -> HashMap<Id, usize> {
+    let mut users: HashMap<Id, Vec<Id>> = HashMap::default();
+    for class in egraph.classes() {
+        for node in &class.nodes {
+            for &child in node.children() {
+                let child = egraph.find(child);
+                let list = users.entry(child).or_default();
+                if child != class.id && !list.contains(&class.id) {
+                    list.push(class.id);
+                }
+            }
+        }
+    }
+    users.into_iter().map(|(class, list)| (class, list.len())).collect()
+}
+
+/// Whether a unit runs a matrix product, convolution or attention: one that
+/// several classes use is computed once, never copied into each user.
+fn is_heavy(egraph: &TensorGraph, unit: &Unit) -> bool {
+    unit.body
+        .ops
+        .iter()
+        .any(|op| op_class(egraph, op.op).is_some_and(|c| main_rank(c) == 3))
 }
 
 fn input_types(egraph: &TensorGraph, inputs: &[Id]) -> Vec<opfuse_ir::TensorType> {
@@ -138,8 +198,37 @@ fn op_class(egraph: &TensorGraph, op: Symbol) -> Option<OpClass> {
 fn fusable(class: OpClass) -> bool {
     matches!(
         class,
-        OpClass::Elementwise | OpClass::Constant | OpClass::Reduction | OpClass::Norm | OpClass::Softmax | OpClass::Matmul | OpClass::Conv
+        OpClass::Elementwise
+            | OpClass::Constant
+            | OpClass::Reduction
+            | OpClass::Norm
+            | OpClass::Softmax
+            | OpClass::Matmul
+            | OpClass::Conv
+            | OpClass::Attention
     )
+}
+
+/// Layout ops a kernel absorbs: it reads (or writes) through their strides
+/// and offsets instead of running them.
+const VIEWS: [&str; 8] = [
+    "reshape",
+    "transpose",
+    "slice",
+    "concat",
+    "expand",
+    "squeeze",
+    "unsqueeze",
+    "flatten",
+];
+
+fn is_view(op: Symbol) -> bool {
+    VIEWS.contains(&op.as_str())
+}
+
+/// Whether a kernel may absorb `op` of `class`.
+fn absorbable(op: Symbol, class: OpClass) -> bool {
+    fusable(class) || is_view(op)
 }
 
 /// The ops and kernels of a class that can take part in fusion.
@@ -157,7 +246,7 @@ fn units(egraph: &TensorGraph, class: Id) -> Vec<Unit> {
                 let ClassData::Attrs(attrs) = egraph[*attrs].data else {
                     return None;
                 };
-                fusable(op_class(egraph, *op)?).then_some(())?;
+                absorbable(*op, op_class(egraph, *op)?).then_some(())?;
                 let operands = (0..inputs.len() as u32).map(Operand::Input).collect();
                 let body = Body {
                     ops: vec![BodyOp { op: *op, attrs, operands }],
@@ -199,8 +288,45 @@ fn merge(consumer: &Unit, position: usize, producer: &Unit) -> Option<Unit> {
     (unit.inputs.len() <= consumer.inputs.len() + producer.inputs.len()).then_some(unit)
 }
 
-/// Renumbers a body's inputs in order of first use, one per distinct class.
+/// Renumbers a body's inputs in order of first use, one per distinct class,
+/// and computes each distinct op once (merges copy shared producers).
 fn normalize(body: Body, inputs: Vec<Id>) -> Unit {
+    let unit = number_inputs(body, inputs);
+    Unit {
+        body: dedup_ops(unit.body),
+        inputs: unit.inputs,
+    }
+}
+
+/// The body with every op that repeats an earlier one (same op, attributes
+/// and operands) dropped and its uses pointed at the earlier one; the last
+/// op, the output, stays last.
+fn dedup_ops(body: Body) -> Body {
+    let count = body.ops.len();
+    let mut kept: Vec<BodyOp> = Vec::with_capacity(count);
+    let mut renumber: Vec<u32> = Vec::with_capacity(count);
+    for (position, op) in body.ops.into_iter().enumerate() {
+        let operands = op
+            .operands
+            .iter()
+            .map(|&operand| match operand {
+                Operand::Op(i) => Operand::Op(renumber.get(i as usize).copied().unwrap_or(i)),
+                input => input,
+            })
+            .collect();
+        let op = BodyOp { operands, ..op };
+        match kept.iter().position(|k| *k == op) {
+            Some(earlier) if position + 1 < count => renumber.push(earlier as u32),
+            _ => {
+                renumber.push(kept.len() as u32);
+                kept.push(op);
+            }
+        }
+    }
+    Body { ops: kept }
+}
+
+fn number_inputs(body: Body, inputs: Vec<Id>) -> Unit {
     let mut classes: Vec<Id> = Vec::new();
     let ops = body
         .ops
@@ -231,8 +357,8 @@ fn normalize(body: Body, inputs: Vec<Id>) -> Unit {
 }
 
 /// The merged kernel's kind, or `None` when the two may not fuse: a kernel
-/// holds at most one op heavier than elementwise, and a matrix product
-/// takes no prologue.
+/// holds at most one op heavier than elementwise, and a matrix product or
+/// attention takes no prologue but constants and views (strided reads).
 fn kind_of(egraph: &TensorGraph, consumer: &Unit, producer: &Unit, merged: &Unit) -> Option<Symbol> {
     let classes = |unit: &Unit| -> Option<Vec<OpClass>> { unit.body.ops.iter().map(|op| op_class(egraph, op.op)).collect() };
     let merged_classes = classes(merged)?;
@@ -240,15 +366,65 @@ fn kind_of(egraph: &TensorGraph, consumer: &Unit, producer: &Unit, merged: &Unit
         return None;
     }
     let consumer_main = classes(consumer)?.into_iter().max_by_key(|&c| main_rank(c))?;
-    let producer_only_constants = classes(producer)?.iter().all(|&c| c == OpClass::Constant);
-    if main_rank(consumer_main) == 3 && !producer_only_constants {
+    let producer_reads_only = classes(producer)?
+        .iter()
+        .zip(&producer.body.ops)
+        .all(|(&c, op)| c == OpClass::Constant || is_view(op.op));
+    if main_rank(consumer_main) == 3 && !producer_reads_only {
         return None;
     }
     let main = merged_classes.into_iter().max_by_key(|&c| main_rank(c))?;
     Some(Symbol::from(match main {
         OpClass::Matmul => "matmul_epilogue",
         OpClass::Conv => "conv_epilogue",
+        OpClass::Attention => "attention",
         OpClass::Reduction | OpClass::Norm | OpClass::Softmax => "reduction",
-        _ => "elementwise",
+        OpClass::Elementwise => "elementwise",
+        _ => "layout",
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{ints, kinds, Builder};
+
+    #[test]
+    fn a_transpose_after_a_matmul_is_absorbed() {
+        let mut b = Builder::new();
+        let (x, w) = (b.input("x", &[16, 32]), b.input("w", &[32, 8]));
+        let y = b.op("matmul", &[], &[x, w]);
+        let t = b.op("transpose", &[("perm", ints(&[1, 0]))], &[y]);
+        let optimized = b.optimize(t);
+        assert_eq!(kinds(&optimized), ["matmul_epilogue"]);
+    }
+
+    #[test]
+    fn a_transpose_alone_stays_a_kernel() {
+        let mut b = Builder::new();
+        let x = b.input("x", &[16, 32]);
+        let t = b.op("transpose", &[("perm", ints(&[1, 0]))], &[x]);
+        let optimized = b.optimize(t);
+        assert_eq!(kinds(&optimized), ["layout"]);
+    }
+
+    #[test]
+    fn a_shared_matmul_is_not_copied_into_its_users() {
+        let mut b = Builder::new();
+        let (x, w) = (b.input("x", &[16, 32]), b.input("w", &[32, 8]));
+        let y = b.op("matmul", &[], &[x, w]);
+        let first = b.op(
+            "slice",
+            &[("starts", ints(&[0])), ("ends", ints(&[4])), ("axes", ints(&[-1]))],
+            &[y],
+        );
+        let second = b.op(
+            "slice",
+            &[("starts", ints(&[4])), ("ends", ints(&[8])), ("axes", ints(&[-1]))],
+            &[y],
+        );
+        let sum = b.op("add", &[], &[first, second]);
+        let optimized = b.optimize(sum);
+        let matmuls = optimized.kernels.iter().filter(|k| k.ops.iter().any(|op| op == "matmul")).count();
+        assert_eq!(matmuls, 1);
+    }
 }

@@ -7,6 +7,7 @@
 //! through the analysis that both have the same type (see [`support`]).
 
 mod algebraic;
+mod attention;
 pub(crate) mod fusion;
 mod layout;
 mod patterns;
@@ -35,10 +36,10 @@ pub struct RuleError {
 
 /// Every rule of every family, in the order they are listed.
 pub fn list() -> Vec<RuleInfo> {
-    let rewrites = [algebraic::RULES, layout::RULES, patterns::RULES];
+    let rewrites = [algebraic::RULES, layout::RULES, patterns::RULES, attention::RULES];
     let mut rules: Vec<RuleInfo> = rewrites
         .iter()
-        .zip(["algebraic", "layout", "patterns"])
+        .zip(["algebraic", "layout", "patterns", "patterns"])
         .flat_map(|(family, name)| family.iter().map(move |rule| rule.info(name)))
         .collect();
     rules.extend(fusion::RULES.iter().map(|(name, description)| RuleInfo {
@@ -51,7 +52,7 @@ pub fn list() -> Vec<RuleInfo> {
 
 /// The egg rewrites of the saturating families.
 pub(crate) fn rewrites() -> Result<Vec<Rewrite<TensorNode, TensorAnalysis>>, RuleError> {
-    [algebraic::RULES, layout::RULES, patterns::RULES]
+    [algebraic::RULES, layout::RULES, patterns::RULES, attention::RULES]
         .iter()
         .flat_map(|family| family.iter())
         .map(support::RuleSpec::rewrite)

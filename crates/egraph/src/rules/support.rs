@@ -99,13 +99,25 @@ pub fn flag(attrs: &Attrs, key: &str) -> Option<bool> {
 
 /// Adds `op(inputs)` with `attrs` (normalized here) when the shape rule
 /// accepts it and gives exactly the type of `like`; returns its class.
-pub fn add_op(egraph: &mut TensorGraph, like: Id, op: &str, mut attrs: Attrs, inputs: &[Id]) -> Option<Id> {
+pub fn add_op(egraph: &mut TensorGraph, like: Id, op: &str, attrs: Attrs, inputs: &[Id]) -> Option<Id> {
+    let like = ty(egraph, like)?.clone();
+    add_typed(egraph, op, attrs, inputs, |ty| *ty == like)
+}
+
+/// Adds `op(inputs)` with `attrs` (normalized here) when the shape rule
+/// accepts it and gives one output; returns its class.
+pub fn add_any(egraph: &mut TensorGraph, op: &str, attrs: Attrs, inputs: &[Id]) -> Option<Id> {
+    add_typed(egraph, op, attrs, inputs, |_| true)
+}
+
+fn add_typed(egraph: &mut TensorGraph, op: &str, mut attrs: Attrs, inputs: &[Id], accept: impl Fn(&TensorType) -> bool) -> Option<Id> {
     let catalog = &egraph.analysis.catalog;
     catalog.normalize_attrs(op, &mut attrs).ok()?;
     let types: Vec<TensorType> = inputs.iter().map(|&id| ty(egraph, id).cloned()).collect::<Option<_>>()?;
     let inferred = catalog.infer(op, &attrs, &types).ok()?;
-    if inferred.len() != 1 || inferred.first() != ty(egraph, like) {
-        return None;
+    match inferred.as_slice() {
+        [single] if accept(single) => {}
+        _ => return None,
     }
     let symbol = egraph.analysis.intern_attrs(attrs);
     let mut children = vec![egraph.add(TensorNode::Attrs(symbol))];
