@@ -2,6 +2,8 @@
 //! constants, their value. Types come from the catalog's shape rules
 //! (`Catalog::infer`), so rule conditions can ask for shapes and dtypes.
 
+use std::collections::HashSet;
+
 use egg::{Analysis, DidMerge, EGraph, Id, Symbol};
 use opfuse_ir::{Attrs, OpSemantics, TensorType};
 use opfuse_ops::Catalog;
@@ -49,6 +51,8 @@ pub struct TensorAnalysis {
     pub catalog: Catalog,
     attrs: HashMap<Symbol, Attrs>,
     leaves: HashMap<Symbol, TensorType>,
+    /// The leaves that are params (weights), not graph inputs.
+    params: HashSet<Symbol>,
     pub kernels: KernelTable,
     /// Classes merged although their types differ: a rule is wrong.
     pub conflicts: Vec<String>,
@@ -60,6 +64,7 @@ impl TensorAnalysis {
             catalog,
             attrs: HashMap::default(),
             leaves: HashMap::default(),
+            params: HashSet::new(),
             kernels: KernelTable::default(),
             conflicts: Vec::new(),
         }
@@ -77,8 +82,17 @@ impl TensorAnalysis {
         self.attrs.get(&symbol)
     }
 
-    pub fn declare_leaf(&mut self, name: Symbol, ty: TensorType) {
+    /// Declares an input (`param` false) or a param (weight) leaf.
+    pub fn declare_leaf(&mut self, name: Symbol, ty: TensorType, param: bool) {
         self.leaves.insert(name, ty);
+        if param {
+            self.params.insert(name);
+        }
+    }
+
+    /// Whether the leaf `name` is a param.
+    pub fn is_param(&self, name: Symbol) -> bool {
+        self.params.contains(&name)
     }
 
     /// Output types of `op` applied to `inputs` with the interned `attrs`.

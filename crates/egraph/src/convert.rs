@@ -65,10 +65,15 @@ pub fn to_egraph(graph: &VerifiedGraph, catalog: &Catalog) -> Result<Converted, 
     let mut egraph = TensorGraph::new(TensorAnalysis::new(catalog.clone()));
     let mut classes: Vec<Option<Id>> = vec![None; graph.values.len()];
     let mut hints = Vec::new();
-    for &id in graph.inputs.iter().chain(&graph.params) {
+    let leaves = graph
+        .inputs
+        .iter()
+        .map(|id| (id, false))
+        .chain(graph.params.iter().map(|id| (id, true)));
+    for (&id, param) in leaves {
         if let Some(value) = graph.value(id) {
             let name = Symbol::from(value.name.as_deref().unwrap_or_default());
-            egraph.analysis.declare_leaf(name, value.ty.clone());
+            egraph.analysis.declare_leaf(name, value.ty.clone(), param);
             classes[id.index()] = Some(egraph.add(TensorNode::Leaf(name)));
         }
     }

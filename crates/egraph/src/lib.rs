@@ -25,6 +25,7 @@ mod language;
 mod optimize;
 mod pricing;
 pub mod rules;
+mod statics;
 #[cfg(test)]
 mod testing;
 

@@ -16,7 +16,9 @@ use crate::kernels::{kernel_reports, KernelReport};
 use crate::language::TensorNode;
 use crate::pricing::Pricer;
 use crate::rules::fusion::{fuse, FusionLimits};
+use crate::rules::horizontal::merge_shared_matmuls;
 use crate::rules::{self, RuleError};
+use crate::statics::static_classes;
 
 /// Bounds on the search. The defaults keep every example under 10 s.
 #[derive(Clone, Copy, Debug)]
@@ -113,11 +115,12 @@ pub fn optimize(
         kernels_per_class: 6,
         node_limit: limits.nodes,
     };
+    merge_shared_matmuls(&mut converted.egraph);
     let fusion_rounds = fuse(&mut converted.egraph, &fusion_limits);
     if let Some(conflict) = converted.egraph.analysis.conflicts.first() {
         return Err(OptimizeError::TypeConflict(conflict.clone()));
     }
-    let pricer = Pricer::new(chip);
+    let pricer = Pricer::new(chip, static_classes(&converted.egraph));
     let roots: Vec<_> = converted.roots.iter().map(|&r| converted.egraph.find(r)).collect();
     let extraction = extract(&converted.egraph, &roots, &pricer, cost)?;
     let materialized = converted.materialize(graph, &extraction.choices)?;

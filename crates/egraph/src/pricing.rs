@@ -1,9 +1,12 @@
 //! An adapter from e-nodes to the cost model's [`Kernel`]: an unfused op is
 //! its one-op kernel, exactly as `opfuse_ascend::kernels_of` builds it (on a
 //! one-node graph), and a fused kernel is the sum of its ops' work with HBM
-//! traffic of its inputs read once and its output written once.
+//! traffic of its inputs read once and its output written once. An op or
+//! kernel over params and constants only is weight preprocessing, done once
+//! offline, and free (see `statics.rs`).
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 
 use egg::Symbol;
 use opfuse_ascend::{kernels_of, Kernel, Placement};
@@ -13,6 +16,7 @@ use opfuse_ops::{Catalog, Chip, OpClass};
 use crate::analysis::{ClassData, TensorAnalysis, TensorGraph};
 use crate::body::{Body, Operand};
 use crate::language::TensorNode;
+use crate::statics::node_is_static;
 use crate::HashMap;
 
 /// An op, its interned attributes and its input types: what a one-op kernel depends on.
@@ -21,19 +25,26 @@ type OpKey = (Symbol, Symbol, Vec<TensorType>);
 /// Builds and caches kernels for one chip (`None`: no Ascend placement).
 pub struct Pricer {
     chip: Option<Chip>,
+    /// The classes computed offline from params and constants.
+    statics: HashSet<egg::Id>,
     cache: RefCell<HashMap<OpKey, Option<Kernel>>>,
 }
 
 impl Pricer {
-    pub fn new(chip: Option<Chip>) -> Pricer {
+    pub fn new(chip: Option<Chip>, statics: HashSet<egg::Id>) -> Pricer {
         Pricer {
             chip,
+            statics,
             cache: RefCell::new(HashMap::default()),
         }
     }
 
-    /// The kernel an e-node runs; `None` for leaves, attributes and projections.
+    /// The kernel an e-node runs; `None` for leaves, attributes,
+    /// projections and weight preprocessing.
     pub fn node_kernel(&self, egraph: &TensorGraph, node: &TensorNode) -> Option<Kernel> {
+        if node_is_static(egraph, node, &self.statics) {
+            return None;
+        }
         let analysis = &egraph.analysis;
         let input_types =
             |ids: &[egg::Id]| -> Option<Vec<TensorType>> { ids.iter().map(|&id| egraph[id].data.single().cloned()).collect() };

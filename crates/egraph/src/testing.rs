@@ -23,6 +23,10 @@ impl Builder {
         self.graph.add_input(name, TensorType::new(DType::F32, dims.to_vec()))
     }
 
+    pub fn param(&mut self, name: &str, dims: &[u64]) -> ValueId {
+        self.graph.add_param(name, TensorType::new(DType::F32, dims.to_vec()))
+    }
+
     pub fn op(&mut self, op: &str, attrs: &[(&str, Attr)], inputs: &[ValueId]) -> ValueId {
         let mut attrs = attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
         self.catalog.normalize_attrs(op, &mut attrs).expect("the attributes normalize");

@@ -97,7 +97,7 @@ fn round(egraph: &TensorGraph, limits: &FusionLimits) -> Vec<(Id, Symbol, Unit)>
         if existing >= 2 * limits.kernels_per_class || class.data.single().is_none() {
             continue;
         }
-        let mut found: Vec<(Symbol, Unit)> = Vec::new();
+        let mut found: Vec<(Symbol, Unit, bool)> = Vec::new();
         for consumer in units(egraph, class.id) {
             for (position, &input) in consumer.inputs.iter().enumerate() {
                 let shared = users.get(&input).is_some_and(|&n| n > 1);
@@ -121,14 +121,16 @@ fn round(egraph: &TensorGraph, limits: &FusionLimits) -> Vec<(Id, Symbol, Unit)>
                         continue;
                     }
                     let typed = egraph.analysis.infer_body(&unit.body, &input_types(egraph, &unit.inputs));
-                    if typed.ok().as_ref() != class.data.single() || found.iter().any(|(_, u)| *u == unit) {
+                    if typed.ok().as_ref() != class.data.single() || found.iter().any(|(_, u, _)| *u == unit) {
                         continue;
                     }
-                    found.push((kind, unit));
+                    found.push((kind, unit, !reads_only(egraph, &producer)));
                 }
             }
         }
-        found.sort_by_key(|(_, unit)| (unit.inputs.len(), std::cmp::Reverse(unit.body.ops.len())));
+        // Fewest inputs first, then most ops, then strided reads of views
+        // (which only save traffic) before computing producers.
+        found.sort_by_key(|(_, unit, computes)| (unit.inputs.len(), std::cmp::Reverse(unit.body.ops.len()), *computes));
         let is_new = |unit: &Unit| {
             !class.nodes.iter().any(|n| match n {
                 TensorNode::Kernel(head, inputs) => *inputs == unit.inputs && egraph.analysis.kernels.get(head.body) == Some(&unit.body),
@@ -136,7 +138,7 @@ fn round(egraph: &TensorGraph, limits: &FusionLimits) -> Vec<(Id, Symbol, Unit)>
             })
         };
         let mut added = 0;
-        for (kind, unit) in found {
+        for (kind, unit, _) in found {
             let fits = added < room || (added == room && unit.body.ops.len() > largest);
             if fits && is_new(&unit) {
                 additions.push((class.id, kind, unit));
@@ -222,7 +224,7 @@ const VIEWS: [&str; 8] = [
     "flatten",
 ];
 
-fn is_view(op: Symbol) -> bool {
+pub(crate) fn is_view(op: Symbol) -> bool {
     VIEWS.contains(&op.as_str())
 }
 
@@ -356,6 +358,14 @@ fn number_inputs(body: Body, inputs: Vec<Id>) -> Unit {
     }
 }
 
+/// Whether a unit only reads: constants and views (strided reads).
+fn reads_only(egraph: &TensorGraph, unit: &Unit) -> bool {
+    unit.body
+        .ops
+        .iter()
+        .all(|op| is_view(op.op) || op_class(egraph, op.op) == Some(OpClass::Constant))
+}
+
 /// The merged kernel's kind, or `None` when the two may not fuse: a kernel
 /// holds at most one op heavier than elementwise, and a matrix product or
 /// attention takes no prologue but constants and views (strided reads).
@@ -366,11 +376,7 @@ fn kind_of(egraph: &TensorGraph, consumer: &Unit, producer: &Unit, merged: &Unit
         return None;
     }
     let consumer_main = classes(consumer)?.into_iter().max_by_key(|&c| main_rank(c))?;
-    let producer_reads_only = classes(producer)?
-        .iter()
-        .zip(&producer.body.ops)
-        .all(|(&c, op)| c == OpClass::Constant || is_view(op.op));
-    if main_rank(consumer_main) == 3 && !producer_reads_only {
+    if main_rank(consumer_main) == 3 && !reads_only(egraph, producer) {
         return None;
     }
     let main = merged_classes.into_iter().max_by_key(|&c| main_rank(c))?;

@@ -9,6 +9,7 @@
 mod algebraic;
 mod attention;
 pub(crate) mod fusion;
+pub(crate) mod horizontal;
 mod layout;
 mod patterns;
 mod support;
@@ -42,7 +43,7 @@ pub fn list() -> Vec<RuleInfo> {
         .zip(["algebraic", "layout", "patterns", "patterns"])
         .flat_map(|(family, name)| family.iter().map(move |rule| rule.info(name)))
         .collect();
-    rules.extend(fusion::RULES.iter().map(|(name, description)| RuleInfo {
+    rules.extend(fusion::RULES.iter().chain(horizontal::RULES).map(|(name, description)| RuleInfo {
         family: "fusion",
         name,
         description,
