@@ -7,6 +7,7 @@ mod load;
 mod npy;
 mod render;
 mod summary;
+mod table;
 
 use std::process::ExitCode;
 

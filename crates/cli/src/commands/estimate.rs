@@ -12,7 +12,7 @@ use opfuse_ops::Catalog;
 use serde::Serialize;
 
 use crate::load::{self, ModelRequest};
-use crate::Failure;
+use crate::{table, Failure};
 
 #[derive(clap::Args)]
 pub struct EstimateArgs {
@@ -391,11 +391,11 @@ fn render_table(report: &Report, args: &EstimateArgs) -> String {
     match markdown {
         true => {
             let _ = writeln!(out, "# Estimate\n\n{title}\n");
-            out.push_str(&markdown_table(&header, &rows));
+            out.push_str(&table::markdown(&header, &rows));
         }
         false => {
             let _ = writeln!(out, "{title}\n");
-            out.push_str(&aligned(&header, &rows));
+            out.push_str(&table::aligned(&header, &rows));
         }
     }
     let bullet = if markdown { "- " } else { "  " };
@@ -506,8 +506,8 @@ fn render_compare(rows: &[(Report, Report)], format: Format) -> Result<String, F
         })
         .collect();
     let mut out = match format {
-        Format::Markdown => markdown_table(&header, &table),
-        _ => aligned(&header, &table),
+        Format::Markdown => table::markdown(&header, &table),
+        _ => table::aligned(&header, &table),
     };
     let best = |pick: fn(&(Report, Report)) -> &Report| {
         rows.iter()
@@ -543,39 +543,15 @@ fn list_chips(profiles: &Profiles, format: Format) -> String {
         match format {
             Format::Markdown => {
                 let _ = writeln!(out, "## {} ({})\n", profile.name, profile.title());
-                out.push_str(&markdown_table(&header, &rows));
+                out.push_str(&table::markdown(&header, &rows));
                 out.push('\n');
             }
             _ => {
                 let _ = writeln!(out, "{} ({})", profile.name, profile.title());
-                out.push_str(&aligned(&header, &rows));
+                out.push_str(&table::aligned(&header, &rows));
                 out.push('\n');
             }
         }
-    }
-    out
-}
-
-/// Left-aligned columns separated by two spaces.
-fn aligned(header: &[String], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.len());
-        }
-    }
-    let mut out = String::new();
-    for cells in std::iter::once(header).chain(rows.iter().map(Vec::as_slice)) {
-        let line: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        let _ = writeln!(out, "{}", line.join("  ").trim_end());
-    }
-    out
-}
-
-fn markdown_table(header: &[String], rows: &[Vec<String>]) -> String {
-    let mut out = format!("| {} |\n|{}\n", header.join(" | "), "---|".repeat(header.len()));
-    for row in rows {
-        let _ = writeln!(out, "| {} |", row.join(" | "));
     }
     out
 }

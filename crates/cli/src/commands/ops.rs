@@ -1,14 +1,13 @@
 //! `opfuse ops`: the operator catalog, and how much of it each chip runs.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 
 use clap::ValueEnum;
 use opfuse_ops::{AscendUnit, Catalog, Chip, OpEntry};
 use serde::Serialize;
 
 use crate::load;
-use crate::Failure;
+use crate::{table, Failure};
 
 #[derive(clap::Args)]
 pub struct OpsArgs {
@@ -198,43 +197,20 @@ const COVERAGE_HEADER: [&str; 7] = ["chip", "cube", "vector", "ai_cpu", "unsuppo
 fn text(catalog: &Catalog, entries: &[&OpEntry], chips: &[Chip]) -> String {
     let mut out = format!("opfuse operator catalog: {} operators\n\n", catalog.entries().count());
     let rows: Vec<Vec<String>> = entries.iter().map(|e| row(e, chips)).collect();
-    out.push_str(&aligned(&header(chips), &rows));
+    out.push_str(&table::aligned(&header(chips), &rows));
     out.push_str("\n* assumed: no public source states it; `--format json` gives the reasoning\n\ncoverage\n");
     let coverage: Vec<Vec<String>> = chips.iter().map(|&c| Coverage::of(entries, c).cells()).collect();
-    out.push_str(&aligned(&COVERAGE_HEADER.map(String::from), &coverage));
-    out
-}
-
-/// Left-aligned columns separated by two spaces.
-fn aligned(header: &[String], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.len());
-        }
-    }
-    let mut out = String::new();
-    for cells in std::iter::once(header).chain(rows.iter().map(Vec::as_slice)) {
-        let line: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        let _ = writeln!(out, "{}", line.join("  ").trim_end());
-    }
+    out.push_str(&table::aligned(&COVERAGE_HEADER.map(String::from), &coverage));
     out
 }
 
 fn markdown(entries: &[&OpEntry], chips: &[Chip]) -> String {
-    let table = |header: &[String], rows: &[Vec<String>]| {
-        let mut out = format!("| {} |\n|{}\n", header.join(" | "), "---|".repeat(header.len()));
-        for row in rows {
-            let _ = writeln!(out, "| {} |", row.join(" | "));
-        }
-        out
-    };
     let rows: Vec<Vec<String>> = entries.iter().map(|e| row(e, chips)).collect();
     let coverage: Vec<Vec<String>> = chips.iter().map(|&c| Coverage::of(entries, c).cells()).collect();
     format!(
         "# Operator catalog\n\n{} operators. `*` marks an assumption: no public source states it.\n\n{}\n## Coverage\n\n{}",
         entries.len(),
-        table(&header(chips), &rows),
-        table(&COVERAGE_HEADER.map(String::from), &coverage)
+        table::markdown(&header(chips), &rows),
+        table::markdown(&COVERAGE_HEADER.map(String::from), &coverage)
     )
 }
