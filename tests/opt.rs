@@ -134,6 +134,42 @@ fn json_kernels_and_rule_listing() {
     assert!(graph.stdout.starts_with("graph mlp("), "{}", graph.transcript());
 }
 
+#[test]
+fn opaque_ops_are_kernels_of_their_own() {
+    let run = support::opfuse(&[
+        "opt",
+        "examples/unsupported_ops.opf",
+        "--target",
+        "910b",
+        "--emit",
+        "kernels",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let kernels = report["kernels"].as_array().expect("kernels");
+    for op in ["fused_rotary_embedding", "selective_scan", "non_max_suppression"] {
+        let alone: Vec<_> = kernels
+            .iter()
+            .filter(|k| k["ops"].as_array().is_some_and(|ops| ops.iter().any(|o| o == op)))
+            .collect();
+        assert_eq!(alone.len(), 1, "{op}: {}", run.stdout);
+        assert_eq!(alone[0]["ops"], serde_json::json!([op]), "{op} runs alone");
+        assert_eq!(alone[0]["kind"], "opaque");
+        assert_eq!(alone[0]["flops"], 0);
+    }
+    let graph = support::opfuse(&["opt", "examples/unsupported_ops.opf", "--target", "910b", "--emit", "graph"]);
+    assert_eq!(graph.code, 0, "{}", graph.transcript());
+    assert!(
+        graph
+            .stdout
+            .contains("h_2: f32[2, 1024, 256] = selective_scan(h_1, features, chunk = 64)"),
+        "{}",
+        graph.stdout
+    );
+}
+
 /// One step of a random graph over `f32[4, 4]` values.
 #[derive(Clone, Debug)]
 enum Step {

@@ -45,6 +45,15 @@ impl ClassData {
     }
 }
 
+/// An op the catalog does not know, as the source wrote it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpaqueOp {
+    pub name: Symbol,
+    pub attrs: Attrs,
+    /// The declared result types.
+    pub outputs: Vec<TensorType>,
+}
+
 /// The analysis and the side tables the e-graph's nodes refer to.
 #[derive(Debug)]
 pub struct TensorAnalysis {
@@ -54,6 +63,8 @@ pub struct TensorAnalysis {
     /// The leaves that are params (weights), not graph inputs.
     params: HashSet<Symbol>,
     pub kernels: KernelTable,
+    /// The opaque ops, by the index their [`TensorNode::Opaque`] holds.
+    opaques: Vec<OpaqueOp>,
     /// Classes merged although their types differ: a rule is wrong.
     pub conflicts: Vec<String>,
 }
@@ -66,6 +77,7 @@ impl TensorAnalysis {
             leaves: HashMap::default(),
             params: HashSet::new(),
             kernels: KernelTable::default(),
+            opaques: Vec::new(),
             conflicts: Vec::new(),
         }
     }
@@ -88,6 +100,16 @@ impl TensorAnalysis {
         if param {
             self.params.insert(name);
         }
+    }
+
+    /// Records an opaque op and returns the index its e-node holds.
+    pub fn declare_opaque(&mut self, op: OpaqueOp) -> u32 {
+        self.opaques.push(op);
+        self.opaques.len() as u32 - 1
+    }
+
+    pub fn opaque(&self, index: u32) -> Option<&OpaqueOp> {
+        self.opaques.get(index as usize)
     }
 
     /// Whether the leaf `name` is a param.
@@ -175,6 +197,10 @@ impl Analysis<TensorNode> for TensorAnalysis {
                     .ok_or_else(|| format!("output {index} does not exist")),
                 _ => Err("a projection of a non-tensor".to_string()),
             },
+            TensorNode::Opaque(index, _) => analysis
+                .opaque(*index)
+                .map(|op| tensors(op.outputs.clone(), None))
+                .ok_or_else(|| format!("opaque op {index} is not declared")),
             TensorNode::Kernel(head, inputs) => {
                 let body = analysis.kernels.get(head.body).ok_or_else(|| "an unknown kernel body".to_string());
                 body.and_then(|body| {

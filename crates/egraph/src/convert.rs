@@ -6,13 +6,15 @@
 //! keep their names, values take the hints of their classes, and a fused
 //! kernel is expanded into its body's ops, so the result is the rewritten
 //! graph without kernels; [`Materialized::sites`] says which of its nodes
-//! each chosen kernel runs.
+//! each chosen kernel runs. An opaque node goes in as an opaque e-node (its
+//! name, attributes and declared types in the analysis's opaque table) and
+//! comes back as the same opaque node.
 
 use egg::{Id, Language, Symbol};
 use opfuse_ir::{verify, Graph, NodeId, Op, OpSemantics, Span, TensorType, ValueId, VerifiedGraph, VerifyError};
 use opfuse_ops::Catalog;
 
-use crate::analysis::{TensorAnalysis, TensorGraph};
+use crate::analysis::{OpaqueOp, TensorAnalysis, TensorGraph};
 use crate::body::Operand;
 use crate::language::TensorNode;
 use crate::HashMap;
@@ -34,8 +36,8 @@ struct Hint {
 /// Why a graph could not go into the e-graph or come back.
 #[derive(Debug, thiserror::Error)]
 pub enum ConvertError {
-    #[error("node {node} applies the opaque op `{op}`, which the optimizer cannot reason about")]
-    Opaque { node: NodeId, op: String },
+    #[error("opaque op {0} is missing")]
+    MissingOpaque(u32),
     #[error("node {node} (`{op}`): {message}")]
     Attrs { node: NodeId, op: String, message: String },
     #[error("no node was chosen for e-class {0}")]
@@ -78,26 +80,41 @@ pub fn to_egraph(graph: &VerifiedGraph, catalog: &Catalog) -> Result<Converted, 
         }
     }
     for (node_id, node) in graph.node_ids().zip(&graph.nodes) {
-        let Op::Known(op) = &node.op else {
-            return Err(ConvertError::Opaque {
-                node: node_id,
-                op: node.op.name().to_string(),
-            });
-        };
+        let op = node.op.name();
         let attrs_error = |message: String| ConvertError::Attrs {
             node: node_id,
-            op: op.clone(),
+            op: op.to_string(),
             message,
         };
-        let mut attrs = node.attrs.clone();
-        catalog.normalize_attrs(op, &mut attrs).map_err(|e| attrs_error(e.message))?;
-        let attrs = egraph.analysis.intern_attrs(attrs);
-        let mut children = vec![egraph.add(TensorNode::Attrs(attrs))];
+        let mut inputs = Vec::with_capacity(node.inputs.len());
         for input in &node.inputs {
             let class = classes.get(input.index()).copied().flatten();
-            children.push(class.ok_or_else(|| attrs_error(format!("input {input} is not defined")))?);
+            inputs.push(class.ok_or_else(|| attrs_error(format!("input {input} is not defined")))?);
         }
-        let class = egraph.add(TensorNode::Op(Symbol::from(op.as_str()), children));
+        let class = match &node.op {
+            Op::Opaque(name) => {
+                let outputs = node
+                    .outputs
+                    .iter()
+                    .map(|&v| graph.ty(v).cloned())
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| attrs_error("an output has no type".to_string()))?;
+                let index = egraph.analysis.declare_opaque(OpaqueOp {
+                    name: Symbol::from(name.as_str()),
+                    attrs: node.attrs.clone(),
+                    outputs,
+                });
+                egraph.add(TensorNode::Opaque(index, inputs))
+            }
+            Op::Known(op) => {
+                let mut attrs = node.attrs.clone();
+                catalog.normalize_attrs(op, &mut attrs).map_err(|e| attrs_error(e.message))?;
+                let attrs = egraph.analysis.intern_attrs(attrs);
+                let mut children = vec![egraph.add(TensorNode::Attrs(attrs))];
+                children.extend(inputs);
+                egraph.add(TensorNode::Op(Symbol::from(op.as_str()), children))
+            }
+        };
         let single = node.outputs.len() == 1;
         for (index, &output) in node.outputs.iter().enumerate() {
             let value_class = match single {
@@ -258,6 +275,25 @@ impl Builder<'_> {
                 });
                 Ok(values)
             }
+            TensorNode::Opaque(index, inputs) => {
+                let opaque = self.egraph.analysis.opaque(*index).ok_or(ConvertError::MissingOpaque(*index))?;
+                let inputs = self.child_values(inputs)?;
+                let names = opaque.outputs.iter().map(|_| hint.name.clone()).collect();
+                let first = NodeId(self.graph.nodes.len() as u32);
+                let values = self.graph.add_node(
+                    Op::Opaque(opaque.name.to_string()),
+                    opaque.attrs.clone(),
+                    inputs,
+                    opaque.outputs.clone(),
+                    names,
+                    hint.span,
+                );
+                self.sites.push(Site {
+                    node: node.clone(),
+                    nodes: vec![first],
+                });
+                Ok(values)
+            }
             TensorNode::Kernel(head, inputs) => {
                 let body = self
                     .egraph
@@ -306,5 +342,71 @@ impl Builder<'_> {
                 results.pop().map(|v| vec![v]).ok_or(ConvertError::MissingBody(head.body))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opfuse_ascend::{Placement, Profiles};
+    use opfuse_ir::{Attr, Op};
+    use opfuse_ops::Chip;
+
+    use crate::testing::{kinds, Builder};
+    use crate::{AscendModel, CpuRoofline};
+
+    /// `exp(scan(relu(x)))` and `add` of both outputs of a two-output opaque op.
+    fn graph() -> (Builder, opfuse_ir::ValueId) {
+        let mut b = Builder::new();
+        let x = b.input("x", &[16, 32]);
+        let r = b.op("relu", &[], &[x]);
+        let scan = b.opaque("my_scan", &[("chunk", Attr::Int(4))], &[r], &[&[16, 32]])[0];
+        let e = b.op("exp", &[], &[scan]);
+        let split = b.opaque("my_split", &[], &[e, x], &[&[16, 32], &[16, 32]]);
+        let sum = b.op("add", &[], &[split[0], split[1]]);
+        (b, sum)
+    }
+
+    #[test]
+    fn opaque_ops_pass_through_as_kernels_of_their_own() {
+        let (b, output) = graph();
+        let optimized = b.optimize_for(output, None, &CpuRoofline::assumed());
+        let kinds = kinds(&optimized);
+        assert_eq!(kinds, ["elementwise", "opaque", "elementwise", "opaque", "elementwise"]);
+        let opaque: Vec<_> = optimized.kernels.iter().filter(|k| k.kind == "opaque").collect();
+        assert_eq!(opaque[0].ops, ["my_scan"]);
+        assert_eq!(opaque[1].ops, ["my_split"]);
+        // No FLOPs; the inputs and the declared outputs as traffic.
+        let tensor = 16 * 32 * 4;
+        assert_eq!((opaque[0].flops, opaque[0].bytes), (0, 2 * tensor));
+        assert_eq!((opaque[1].flops, opaque[1].bytes), (0, 4 * tensor));
+        // A launch plus the traffic at the roofline's bandwidth.
+        assert!((opaque[0].time_us - (5.0 + 2.0 * tensor as f64 / 50e3)).abs() < 1e-9);
+
+        let graph = &optimized.graph;
+        let scan = graph.nodes.iter().find(|n| n.op.name() == "my_scan").expect("the scan survives");
+        assert_eq!(scan.op, Op::Opaque("my_scan".into()));
+        assert_eq!(scan.attrs.get("chunk"), Some(&Attr::Int(4)));
+        let split = graph.nodes.iter().find(|n| n.op.name() == "my_split").expect("the split survives");
+        assert_eq!(split.outputs.len(), 2);
+        assert!(opfuse_ir::print(graph).contains("= my_scan("));
+    }
+
+    #[test]
+    fn opaque_ops_are_ai_cpu_fallbacks_on_ascend() {
+        let (b, output) = graph();
+        let profile = Profiles::builtin()
+            .expect("profiles load")
+            .get(Chip::Ascend910B.name())
+            .expect("910B")
+            .clone();
+        let cost = AscendModel { profile };
+        let optimized = b.optimize_for(output, Some(Chip::Ascend910B), &cost);
+        let opaque: Vec<_> = optimized.kernels.iter().filter(|k| k.kind == "opaque").collect();
+        assert_eq!(opaque.len(), 2);
+        // Priced exactly as the per-op estimate prices the unfused graph.
+        let kernels = opfuse_ascend::kernels_of(&optimized.graph, &Builder::new().catalog, Some(Chip::Ascend910B));
+        let scan = kernels.iter().find(|k| k.op == "my_scan").expect("the scan's kernel");
+        assert_eq!(scan.placement, Placement::AiCpu);
+        assert!((crate::extract::Cost::time_us(&cost, scan) - opaque[0].time_us).abs() < 1e-9);
     }
 }

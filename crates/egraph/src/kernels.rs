@@ -17,7 +17,7 @@ use crate::pricing::Pricer;
 pub struct KernelReport {
     pub name: String,
     /// `elementwise`, `matmul_epilogue`, `reduction`, ... for fused kernels;
-    /// the op's class for a single op.
+    /// the op's class for a single op; `opaque` for an opaque op.
     pub kind: String,
     pub ops: Vec<String>,
     pub inputs: Vec<String>,
@@ -51,6 +51,7 @@ pub fn kernel_reports(materialized: &Materialized, egraph: &TensorGraph, pricer:
         let outputs: Vec<ValueId> = nodes.last().map(|n| n.outputs.clone()).unwrap_or_default();
         let kind = match &site.node {
             TensorNode::Kernel(head, _) => head.kind.to_string(),
+            TensorNode::Opaque(..) => "opaque".to_string(),
             _ => kernel.class.name().to_string(),
         };
         reports.push(KernelReport {

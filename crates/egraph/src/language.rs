@@ -9,6 +9,10 @@
 //! [`TensorNode::Get`] projects one output. A fused kernel is
 //! `(kernel KIND BODY inputs...)`: its body (a [`crate::body::Body`], an
 //! expression over the kernel's inputs) is kept in the analysis's kernel table.
+//! An op the catalog does not know is `(opaque INDEX inputs...)`: its name,
+//! attributes and declared output types are entry `INDEX` of the analysis's
+//! opaque table (one entry per source node, so two opaque nodes never
+//! hash-cons). No rule pattern can name it and no kernel absorbs it.
 
 use std::fmt;
 
@@ -27,6 +31,9 @@ pub enum TensorNode {
     Get(u32, [Id; 1]),
     /// A fused kernel over its inputs.
     Kernel(KernelHead, Vec<Id>),
+    /// An op the catalog does not know, by its index in the analysis's
+    /// opaque table; the children are its tensor inputs.
+    Opaque(u32, Vec<Id>),
 }
 
 /// What distinguishes two kernels with the same inputs.
@@ -46,6 +53,7 @@ pub enum Head {
     Op(Symbol, usize),
     Get(u32),
     Kernel(KernelHead, usize),
+    Opaque(u32, usize),
 }
 
 impl Language for TensorNode {
@@ -58,6 +66,7 @@ impl Language for TensorNode {
             TensorNode::Op(s, children) => Head::Op(*s, children.len()),
             TensorNode::Get(i, _) => Head::Get(*i),
             TensorNode::Kernel(head, children) => Head::Kernel(*head, children.len()),
+            TensorNode::Opaque(index, children) => Head::Opaque(*index, children.len()),
         }
     }
 
@@ -68,7 +77,7 @@ impl Language for TensorNode {
     fn children(&self) -> &[Id] {
         match self {
             TensorNode::Attrs(_) | TensorNode::Leaf(_) => &[],
-            TensorNode::Op(_, children) | TensorNode::Kernel(_, children) => children,
+            TensorNode::Op(_, children) | TensorNode::Kernel(_, children) | TensorNode::Opaque(_, children) => children,
             TensorNode::Get(_, child) => child,
         }
     }
@@ -76,7 +85,7 @@ impl Language for TensorNode {
     fn children_mut(&mut self) -> &mut [Id] {
         match self {
             TensorNode::Attrs(_) | TensorNode::Leaf(_) => &mut [],
-            TensorNode::Op(_, children) | TensorNode::Kernel(_, children) => children,
+            TensorNode::Op(_, children) | TensorNode::Kernel(_, children) | TensorNode::Opaque(_, children) => children,
             TensorNode::Get(_, child) => child,
         }
     }
@@ -90,6 +99,7 @@ impl fmt::Display for TensorNode {
             TensorNode::Op(s, _) => write!(f, "{s}"),
             TensorNode::Get(i, _) => write!(f, "get.{i}"),
             TensorNode::Kernel(head, _) => write!(f, "kernel.{}.{}", head.kind, head.body),
+            TensorNode::Opaque(index, _) => write!(f, "opaque.{index}"),
         }
     }
 }
@@ -106,7 +116,7 @@ impl FromOp for TensorNode {
         let plain = op.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         match (op.strip_prefix('%'), children.is_empty()) {
             (Some(name), true) => Ok(TensorNode::Leaf(Symbol::from(name))),
-            (None, false) if plain && op != "kernel" => Ok(TensorNode::Op(Symbol::from(op), children)),
+            (None, false) if plain && op != "kernel" && op != "opaque" => Ok(TensorNode::Op(Symbol::from(op), children)),
             _ => Err(PatternOpError(op.to_string())),
         }
     }

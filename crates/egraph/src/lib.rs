@@ -6,7 +6,11 @@
 //! pattern recognition) and add fused kernels beside the unfused ops;
 //! [`extract`] chooses, with a target's cost, a DAG of ops and kernels;
 //! [`convert`] materializes the choice as a verified graph and [`kernels`]
-//! lists the kernels it runs. [`optimize`] runs the whole pipeline.
+//! lists the kernels it runs. [`optimize`] runs the whole pipeline. An
+//! opaque op (one the catalog does not know) passes through as an opaque
+//! e-node with its declared types: no rule rewrites or fuses through it, it
+//! is its own kernel (an AI CPU fallback on Ascend), and it comes back as
+//! the same opaque node.
 //!
 //! Invariants: saturation is always bounded (node, iteration and time
 //! limits, and a bounded number of fusion rounds); every rule checks the

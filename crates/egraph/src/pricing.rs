@@ -1,7 +1,10 @@
 //! An adapter from e-nodes to the cost model's [`Kernel`]: an unfused op is
 //! its one-op kernel, exactly as `opfuse_ascend::kernels_of` builds it (on a
 //! one-node graph), and a fused kernel is the sum of its ops' work with HBM
-//! traffic of its inputs read once and its output written once. An op or
+//! traffic of its inputs read once and its output written once. An opaque
+//! op is built the same way, as a one-node graph of the opaque op: the
+//! catalog does not know it, so it is an AI CPU fallback on an Ascend chip
+//! with no FLOPs and its inputs and outputs as traffic. An op or
 //! kernel over params and constants only is weight preprocessing, done once
 //! offline, and free (see `statics.rs`).
 
@@ -13,7 +16,7 @@ use opfuse_ascend::{kernels_of, Kernel, Placement};
 use opfuse_ir::{verify, Graph, Op, OpSemantics, TensorType};
 use opfuse_ops::{Catalog, Chip, OpClass};
 
-use crate::analysis::{ClassData, TensorAnalysis, TensorGraph};
+use crate::analysis::{ClassData, OpaqueOp, TensorAnalysis, TensorGraph};
 use crate::body::{Body, Operand};
 use crate::language::TensorNode;
 use crate::statics::node_is_static;
@@ -61,6 +64,7 @@ impl Pricer {
                 let body = analysis.kernels.get(head.body)?;
                 self.body_kernel(analysis, head.kind, body, &input_types(inputs)?)
             }
+            TensorNode::Opaque(index, inputs) => opaque_kernel(analysis, self.chip, analysis.opaque(*index)?, &input_types(inputs)?),
         }
     }
 
@@ -143,4 +147,27 @@ fn one_op_kernel(
     graph.outputs = graph.add_node(Op::Known(op.to_string()), attrs, values, outputs, names, None);
     let graph = verify(graph, catalog).ok()?;
     kernels_of(&graph, catalog, chip).into_iter().next()
+}
+
+/// The one-op kernel of an opaque op, as `kernels_of` builds it for an op
+/// the catalog does not know: placed on the AI CPU, no FLOPs, its inputs
+/// and declared outputs as HBM traffic.
+fn opaque_kernel(analysis: &TensorAnalysis, chip: Option<Chip>, op: &OpaqueOp, inputs: &[TensorType]) -> Option<Kernel> {
+    let mut graph = Graph::new(op.name.as_str());
+    let values = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, ty)| graph.add_input(format!("x{i}"), ty.clone()))
+        .collect();
+    let names = op.outputs.iter().map(|_| None).collect();
+    graph.outputs = graph.add_node(
+        Op::Opaque(op.name.to_string()),
+        op.attrs.clone(),
+        values,
+        op.outputs.clone(),
+        names,
+        None,
+    );
+    let graph = verify(graph, &analysis.catalog).ok()?;
+    kernels_of(&graph, &analysis.catalog, chip).into_iter().next()
 }

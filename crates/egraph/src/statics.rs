@@ -12,7 +12,7 @@ use crate::language::TensorNode;
 
 /// The classes whose value depends only on params and constants: a class
 /// with a param leaf, or with an op or kernel all of whose tensor inputs
-/// are such classes (a constant has none).
+/// are such classes (a constant has none). An opaque op is never static.
 pub fn static_classes(egraph: &TensorGraph) -> HashSet<Id> {
     let mut found: HashSet<Id> = HashSet::new();
     loop {
@@ -35,7 +35,8 @@ pub fn static_classes(egraph: &TensorGraph) -> HashSet<Id> {
 pub fn node_is_static(egraph: &TensorGraph, node: &TensorNode, statics: &HashSet<Id>) -> bool {
     match node {
         TensorNode::Leaf(name) => egraph.analysis.is_param(*name),
-        TensorNode::Attrs(_) | TensorNode::Get(..) => false,
+        // An opaque op may not be a pure function of its inputs: it runs.
+        TensorNode::Attrs(_) | TensorNode::Get(..) | TensorNode::Opaque(..) => false,
         TensorNode::Op(..) | TensorNode::Kernel(..) => tensor_inputs(node).iter().all(|&child| statics.contains(&egraph.find(child))),
     }
 }

@@ -1,8 +1,9 @@
 //! Test helpers: small graphs built op by op, optimized for the CPU.
 
 use opfuse_ir::{verify, Attr, DType, Graph, Op, OpSemantics, TensorType, ValueId};
-use opfuse_ops::Catalog;
+use opfuse_ops::{Catalog, Chip};
 
+use crate::extract::Cost;
 use crate::{optimize, CpuRoofline, Limits, Optimized};
 
 /// A graph under construction with the built-in catalog.
@@ -37,6 +38,15 @@ impl Builder {
             .add_node(Op::Known(op.to_string()), attrs, inputs.to_vec(), outputs, names, None)[0]
     }
 
+    /// An opaque op with the declared f32 output shapes `outputs`.
+    pub fn opaque(&mut self, op: &str, attrs: &[(&str, Attr)], inputs: &[ValueId], outputs: &[&[u64]]) -> Vec<ValueId> {
+        let attrs = attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let types = outputs.iter().map(|dims| TensorType::new(DType::F32, dims.to_vec())).collect();
+        let names = outputs.iter().map(|_| None).collect();
+        self.graph
+            .add_node(Op::Opaque(op.to_string()), attrs, inputs.to_vec(), types, names, None)
+    }
+
     pub fn constant(&mut self, value: f64) -> ValueId {
         self.op(
             "constant",
@@ -46,10 +56,15 @@ impl Builder {
     }
 
     /// Optimizes the graph returning `output` for the CPU roofline.
-    pub fn optimize(mut self, output: ValueId) -> Optimized {
+    pub fn optimize(self, output: ValueId) -> Optimized {
+        self.optimize_for(output, None, &CpuRoofline::assumed())
+    }
+
+    /// Optimizes the graph returning `output` for `chip` under `cost`.
+    pub fn optimize_for(mut self, output: ValueId, chip: Option<Chip>, cost: &dyn Cost) -> Optimized {
         self.graph.outputs = vec![output];
         let graph = verify(self.graph, &self.catalog).expect("the test graph verifies");
-        optimize(&graph, &self.catalog, None, &CpuRoofline::assumed(), &Limits::default()).expect("it optimizes")
+        optimize(&graph, &self.catalog, chip, cost, &Limits::default()).expect("it optimizes")
     }
 }
 
