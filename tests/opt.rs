@@ -106,20 +106,16 @@ fn kernels_of_each_example() {
     }
 }
 
+/// `opt FILE --target TARGET --emit kernels --format json`, which must succeed.
+fn kernels_json(file: &str, target: &str) -> serde_json::Value {
+    let run = support::opfuse(&["opt", file, "--target", target, "--emit", "kernels", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    serde_json::from_str(&run.stdout).expect("opt --format json prints JSON")
+}
+
 #[test]
 fn json_kernels_and_rule_listing() {
-    let run = support::opfuse(&[
-        "opt",
-        "examples/mlp.opf",
-        "--target",
-        "cpu",
-        "--emit",
-        "kernels",
-        "--format",
-        "json",
-    ]);
-    assert_eq!(run.code, 0, "{}", run.transcript());
-    let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let report = kernels_json("examples/mlp.opf", "cpu");
     let kernels = report["kernels"].as_array().expect("kernels");
     assert!(kernels
         .iter()
@@ -136,25 +132,14 @@ fn json_kernels_and_rule_listing() {
 
 #[test]
 fn opaque_ops_are_kernels_of_their_own() {
-    let run = support::opfuse(&[
-        "opt",
-        "examples/unsupported_ops.opf",
-        "--target",
-        "910b",
-        "--emit",
-        "kernels",
-        "--format",
-        "json",
-    ]);
-    assert_eq!(run.code, 0, "{}", run.transcript());
-    let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let report = kernels_json("examples/unsupported_ops.opf", "910b");
     let kernels = report["kernels"].as_array().expect("kernels");
     for op in ["fused_rotary_embedding", "selective_scan", "non_max_suppression"] {
         let alone: Vec<_> = kernels
             .iter()
             .filter(|k| k["ops"].as_array().is_some_and(|ops| ops.iter().any(|o| o == op)))
             .collect();
-        assert_eq!(alone.len(), 1, "{op}: {}", run.stdout);
+        assert_eq!(alone.len(), 1, "{op}: {report}");
         assert_eq!(alone[0]["ops"], serde_json::json!([op]), "{op} runs alone");
         assert_eq!(alone[0]["kind"], "opaque");
         assert_eq!(alone[0]["flops"], 0);
