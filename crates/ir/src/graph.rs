@@ -117,6 +117,11 @@ impl Graph {
         self.values.get(id.index())
     }
 
+    /// The value's name, or its id (`%3`) where it has none or is dangling.
+    pub fn value_name(&self, id: ValueId) -> String {
+        self.value(id).and_then(|v| v.name.clone()).unwrap_or_else(|| id.to_string())
+    }
+
     pub fn node(&self, id: NodeId) -> Option<&Node> {
         self.nodes.get(id.index())
     }

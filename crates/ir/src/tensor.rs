@@ -88,6 +88,24 @@ impl Tensor {
         }
     }
 
+    /// This tensor as type `ty`: unchanged when it already has that type,
+    /// its elements rounded to `ty`'s dtype when the dims match and both
+    /// dtypes are of the same kind (float and float, integer and integer).
+    /// Otherwise the tensor comes back as the error.
+    pub fn conformed_to(self, ty: &TensorType) -> Result<Tensor, Tensor> {
+        let (from, to) = (self.dtype(), ty.dtype);
+        let same_kind = (from.is_float() && to.is_float()) || (from.is_integer() && to.is_integer());
+        if &self.ty == ty {
+            Ok(self)
+        } else if same_kind && self.dims() == ty.shape.dims() {
+            // Same dims, so the same number of elements: only rounding is left.
+            let data = self.data.into_iter().map(|x| to.round(x)).collect();
+            Ok(Tensor { ty: ty.clone(), data })
+        } else {
+            Err(self)
+        }
+    }
+
     /// The elements as i64 (for index and shape operands).
     pub fn to_i64s(&self) -> Vec<i64> {
         self.data.iter().map(|&x| x as i64).collect()
@@ -122,5 +140,24 @@ mod tests {
         let err = Tensor::new(TensorType::new(DType::F32, vec![2, 2]), vec![0.0; 3]).unwrap_err();
         assert_eq!(err.to_string(), "a tensor of type f32[2, 2] needs 4 elements, got 3");
         assert!(t.reshaped(Shape(vec![3])).is_err());
+    }
+
+    #[test]
+    fn conformed_to_converts_within_a_kind() {
+        let t = Tensor::new(TensorType::new(DType::F64, vec![2]), vec![0.1, 2.5]).unwrap();
+        let f32_ty = TensorType::new(DType::F32, vec![2]);
+        let f = t.clone().conformed_to(&f32_ty).unwrap();
+        assert_eq!(f.ty(), &f32_ty);
+        assert_eq!(f.data(), &[0.1f32 as f64, 2.5]);
+        assert_eq!(t.clone().conformed_to(t.ty()), Ok(t.clone()));
+        // Another kind, or other dims: the tensor comes back unchanged.
+        assert_eq!(t.clone().conformed_to(&TensorType::new(DType::I32, vec![2])), Err(t.clone()));
+        assert_eq!(t.clone().conformed_to(&TensorType::new(DType::F32, vec![1, 2])), Err(t.clone()));
+        let i = Tensor::new(TensorType::new(DType::I64, vec![2]), vec![300.0, -1.0]).unwrap();
+        let u8_ty = TensorType::new(DType::U8, vec![2]);
+        assert_eq!(
+            i.clone().conformed_to(&u8_ty).unwrap().data(),
+            Tensor::new(u8_ty, i.into_data()).unwrap().data()
+        );
     }
 }

@@ -190,20 +190,6 @@ impl From<ImportError> for Unmapped {
     }
 }
 
-/// A bound tensor as the declared type: the same, or the same shape with a
-/// dtype of the same kind, rounded (f32 data for a bf16 input: `.npy` has no bf16).
-fn conform(tensor: &Tensor, ty: &TensorType) -> Result<Tensor, String> {
-    let (from, to) = (tensor.dtype(), ty.dtype);
-    let same_kind = (from.is_float() && to.is_float()) || (from.is_integer() && to.is_integer());
-    if tensor.ty() == ty {
-        Ok(tensor.clone())
-    } else if tensor.dims() == ty.shape.dims() && same_kind {
-        Tensor::new(ty.clone(), tensor.data().to_vec()).map_err(|e| e.to_string())
-    } else {
-        Err(format!("the model declares {ty}, the given tensor is {}", tensor.ty()))
-    }
-}
-
 /// The node's attributes, renamed and converted as the mapping says.
 fn node_attrs(node: &NodeProto, entry: &OpEntry, mapping: &OnnxOp) -> Result<Attrs, Unmapped> {
     let mut attrs = Attrs::new();
@@ -280,9 +266,11 @@ impl<'a> Importer<'a> {
             }
             let ty = value_type(info, &self.dims).map_err(|p| input_error(p.message()))?;
             let bound = match self.options.bind.get(&info.name) {
-                Some(tensor) => Some(conform(tensor, &ty).map_err(|message| ImportError::Bind {
+                // The declared type, or the same shape with a dtype of the same
+                // kind, rounded (f32 data for a bf16 input: `.npy` has no bf16).
+                Some(tensor) => Some(tensor.clone().conformed_to(&ty).map_err(|tensor| ImportError::Bind {
                     name: info.name.clone(),
-                    message,
+                    message: format!("the model declares {ty}, the given tensor is {}", tensor.ty()),
                 })?),
                 None => None,
             };

@@ -410,7 +410,6 @@ fn render_table(report: &Report, args: &EstimateArgs) -> String {
         .collect();
     let _ = writeln!(out, "{bullet}time by bound {}", shares.join(", "));
     if let Some(facts) = &report.phase {
-        let json = phase_json(facts, total_us);
         match facts.request {
             PhaseRequest::Prefill { seq } => {
                 let _ = writeln!(
@@ -426,7 +425,7 @@ fn render_table(report: &Report, args: &EstimateArgs) -> String {
                     "{bullet}decode       context {context}, batch {}: TPOT {:.3} ms, {:.1} tokens/s",
                     facts.batch,
                     total_us / 1e3,
-                    json.tokens_per_s.unwrap_or(0.0)
+                    tokens_per_s(facts.batch, total_us)
                 );
             }
         }

@@ -78,7 +78,7 @@ pub fn run(args: &RunArgs) -> Result<String, Failure> {
         let declared = graph
             .inputs
             .iter()
-            .find(|&&id| value_name(graph, id) == *name)
+            .find(|&&id| graph.value_name(id) == *name)
             .and_then(|&id| graph.ty(id));
         let tensor = npy::read_as(path, declared.map(|t| t.dtype)).map_err(|e| Failure::Input(format!("error: input `{name}`: {e}\n")))?;
         given.insert(name.clone(), tensor);
@@ -89,7 +89,7 @@ pub fn run(args: &RunArgs) -> Result<String, Failure> {
         let notes: String = loaded.notes.iter().map(|n| format!("note: {n}\n")).collect();
         Failure::Input(format!("error: {}: {e}\n{notes}", args.file))
     })?;
-    let names: Vec<String> = graph.outputs.iter().map(|&id| value_name(graph, id)).collect();
+    let names: Vec<String> = graph.outputs.iter().map(|&id| graph.value_name(id)).collect();
     if let Some(dir) = &args.out {
         write_outputs(dir, &names, &outputs)?;
     }
@@ -101,44 +101,29 @@ pub fn run(args: &RunArgs) -> Result<String, Failure> {
 fn collect_inputs(graph: &VerifiedGraph, given: &mut BTreeMap<String, Tensor>, seed: u64) -> Result<Vec<Tensor>, Failure> {
     let mut inputs = Vec::with_capacity(graph.inputs.len());
     for (position, &id) in graph.inputs.iter().enumerate() {
-        let name = value_name(graph, id);
+        let name = graph.value_name(id);
         let ty = graph
             .ty(id)
             .cloned()
             .ok_or_else(|| Failure::Input(format!("error: input `{name}` has no type\n")))?;
         let tensor = match given.remove(&name) {
-            Some(tensor) if tensor.ty() == &ty => tensor,
-            Some(tensor) if tensor.dims() == ty.shape.dims() && same_kind(tensor.dtype(), ty.dtype) => {
-                Tensor::new(ty, tensor.into_data()).map_err(|e| Failure::Input(format!("error: input `{name}`: {e}\n")))?
-            }
-            Some(tensor) => {
-                return Err(Failure::Input(format!(
-                    "error: input `{name}` is {}, but the model declares {ty}\n",
-                    tensor.ty()
-                )))
-            }
+            Some(tensor) => tensor
+                .conformed_to(&ty)
+                .map_err(|tensor| Failure::Input(format!("error: input `{name}` is {}, but the model declares {ty}\n", tensor.ty())))?,
             None => interp::random_tensor(&ty, seed ^ (0xA076_1D64_78BD_642F_u64.wrapping_mul(position as u64 + 1))),
         };
         inputs.push(tensor);
     }
     // Whatever is left was neither an input nor folded into a constant.
-    let bound_params: Vec<String> = graph.params.iter().map(|&id| value_name(graph, id)).collect();
+    let bound_params: Vec<String> = graph.params.iter().map(|&id| graph.value_name(id)).collect();
     if let Some(name) = given.keys().find(|name| !bound_params.contains(name)) {
-        let names: Vec<String> = graph.inputs.iter().map(|&id| format!("`{}`", value_name(graph, id))).collect();
+        let names: Vec<String> = graph.inputs.iter().map(|&id| format!("`{}`", graph.value_name(id))).collect();
         return Err(Failure::Usage(format!(
             "the model has no input `{name}`; its inputs are {}",
             names.join(", ")
         )));
     }
     Ok(inputs)
-}
-
-fn same_kind(a: opfuse_ir::DType, b: opfuse_ir::DType) -> bool {
-    (a.is_float() && b.is_float()) || (a.is_integer() && b.is_integer())
-}
-
-fn value_name(graph: &VerifiedGraph, id: opfuse_ir::ValueId) -> String {
-    graph.value(id).and_then(|v| v.name.clone()).unwrap_or_else(|| id.to_string())
 }
 
 /// A file name for an output: its name with anything but `[A-Za-z0-9_.-]`
