@@ -49,7 +49,7 @@ pub fn check_size(graph: &Graph) -> Result<(), RunError> {
     let elements = graph
         .values
         .iter()
-        .map(|v| v.ty.shape.dims().iter().fold(1u128, |n, &d| n.saturating_mul(d as u128)))
+        .map(|v| crate::rules::elements(&v.ty))
         .fold(0u128, u128::saturating_add);
     match elements > MAX_ELEMENTS {
         true => Err(RunError::TooLarge {
@@ -154,7 +154,7 @@ pub fn run(
             .map(|&id| values.get(id.index()).and_then(Option::as_ref))
             .collect::<Option<_>>()
             .ok_or_else(|| fail("an input has no value (the graph is not in topological order)".into()))?;
-        let types: Vec<TensorType> = node.outputs.iter().map(|&id| name_and_type(graph, id).1).collect();
+        let types: Vec<TensorType> = node.outputs.iter().map(|&id| type_of(graph, id)).collect();
         let results = catalog.eval(op, &node.attrs, &args, &types).map_err(|e| fail(e.message))?;
         if results.len() != node.outputs.len() {
             return Err(fail(format!(
@@ -172,15 +172,18 @@ pub fn run(
         .iter()
         .map(|&id| {
             values.get(id.index()).and_then(Option::clone).ok_or_else(|| RunError::Unset {
-                name: name_and_type(graph, id).0,
+                name: graph.value_name(id),
             })
         })
         .collect()
 }
 
 fn name_and_type(graph: &Graph, id: ValueId) -> (String, TensorType) {
-    match graph.value(id) {
-        Some(value) => (value.name.clone().unwrap_or_else(|| id.to_string()), value.ty.clone()),
-        None => (id.to_string(), TensorType::new(DType::F32, vec![])),
-    }
+    (graph.value_name(id), type_of(graph, id))
+}
+
+/// The type of a value; a verified graph has no dangling handle, so the
+/// fallback is never seen.
+fn type_of(graph: &Graph, id: ValueId) -> TensorType {
+    graph.ty(id).cloned().unwrap_or_else(|| TensorType::new(DType::F32, vec![]))
 }

@@ -390,7 +390,7 @@ fn is_inf(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
 }
 
 /// Evaluated on the side where `e^-|x|` cannot overflow.
-fn sigmoid(x: f64) -> f64 {
+pub(super) fn sigmoid(x: f64) -> f64 {
     if x >= 0.0 {
         1.0 / (1.0 + (-x).exp())
     } else {

@@ -77,31 +77,31 @@ fn embedding(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
     Ok(vec![build(ty, gather_along(table, 0, ids)?)?])
 }
 
-/// The offset in a tensor of `dims` of the element of `indices` at flat
-/// position `flat`, with its `axis` coordinate replaced by the index value.
-fn element_target(data_dims: &[u64], index_dims: &[u64], flat: usize, axis: usize, value: f64) -> EvalResult<usize> {
+/// For each element of `indices` (row-major), the offset in `data` of the
+/// element with the same coordinates but its `axis` coordinate replaced by
+/// the index value.
+fn element_targets(data: &Tensor, indices: &Tensor, axis: usize) -> EvalResult<Vec<usize>> {
+    let (data_dims, index_dims) = (data.dims(), indices.dims());
     let (data_strides, index_strides) = (strides(data_dims), strides(index_dims));
-    let mut offset = 0;
-    for a in 0..data_dims.len() {
-        let coordinate = match a == axis {
-            true => resolve_index(value, data_dims[a], axis)?,
-            false => (flat / index_strides[a]) % index_dims[a] as usize,
-        };
-        offset += coordinate * data_strides[a];
-    }
-    Ok(offset)
+    let target = |flat: usize, value: f64| -> EvalResult<usize> {
+        let mut offset = 0;
+        for a in 0..data_dims.len() {
+            let coordinate = match a == axis {
+                true => resolve_index(value, data_dims[a], axis)?,
+                false => (flat / index_strides[a]) % index_dims[a] as usize,
+            };
+            offset += coordinate * data_strides[a];
+        }
+        Ok(offset)
+    };
+    indices.data().iter().enumerate().map(|(flat, &v)| target(flat, v)).collect()
 }
 
 fn gather_elements(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
     let (data, indices) = (args.input(0)?, args.input(1)?);
     let ty = output_type(args, rules::gather_elements)?;
     let axis = normalize_axis(args.args.int("axis")?, data.dims().len(), "axis")?;
-    let out = indices
-        .data()
-        .iter()
-        .enumerate()
-        .map(|(flat, &v)| element_target(data.dims(), indices.dims(), flat, axis, v).map(|o| data.data()[o]))
-        .collect::<EvalResult<Vec<f64>>>()?;
+    let out = element_targets(data, indices, axis)?.into_iter().map(|o| data.data()[o]).collect();
     Ok(vec![build(ty, out)?])
 }
 
@@ -161,8 +161,7 @@ fn scatter_elements(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
     let combine = combiner(&rules::reduction_attr(&args.args)?);
     let axis = normalize_axis(args.args.int("axis")?, data.dims().len(), "axis")?;
     let mut out = data.data().to_vec();
-    for (flat, (&v, &update)) in indices.data().iter().zip(updates.data()).enumerate() {
-        let target = element_target(data.dims(), indices.dims(), flat, axis, v)?;
+    for (target, &update) in element_targets(data, indices, axis)?.into_iter().zip(updates.data()) {
         out[target] = combine(out[target], update);
     }
     Ok(vec![build(ty, out)?])
@@ -272,15 +271,15 @@ fn cumsum(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
     let axis = normalize_axis(args.args.int("axis")?, x.dims().len(), "axis")?;
     let (exclusive, reverse) = (args.args.bool("exclusive")?, args.args.bool("reverse")?);
     let lanes = AxisSplit::new(x.dims(), axis);
+    let steps: Vec<usize> = match reverse {
+        true => (0..lanes.len).rev().collect(),
+        false => (0..lanes.len).collect(),
+    };
     let mut out = vec![0.0; x.len()];
     for o in 0..lanes.outer {
         for i in 0..lanes.inner {
             let mut total = 0.0;
-            let steps: Vec<usize> = match reverse {
-                true => (0..lanes.len).rev().collect(),
-                false => (0..lanes.len).collect(),
-            };
-            for j in steps {
+            for &j in &steps {
                 let at = lanes.at(o, j, i);
                 let value = x.data()[at];
                 if !exclusive {

@@ -4,6 +4,7 @@ use std::cmp::Ordering;
 
 use opfuse_ir::Tensor;
 
+use super::elementwise::sigmoid;
 use super::{EvalArgs, EvalError, EvalFn, EvalResult};
 use crate::rules::moe::{scoring, Scoring};
 
@@ -14,10 +15,6 @@ pub const EVAL: &[(&str, EvalFn)] = &[
     ("moe_combine", moe_combine),
     ("swiglu", swiglu),
 ];
-
-fn sigmoid(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
-}
 
 /// Scores each token's logits, picks the `k` best by score + bias (ties go
 /// to the lower expert id, as `top_k`), and returns their scores, optionally

@@ -35,9 +35,8 @@ fn moments(values: &[f64]) -> (f64, f64) {
 
 /// `x[N, C, ...]` seen as `(batch, channels, plane)`.
 fn channel_layout(x: &Tensor) -> (usize, usize, usize) {
-    let dims = x.dims();
-    let plane = dims[2..].iter().product::<u64>() as usize;
-    (dims[0] as usize, dims.get(1).copied().unwrap_or(1) as usize, plane)
+    let split = AxisSplit::new(x.dims(), 1);
+    (split.outer, split.len, split.inner)
 }
 
 fn batch_norm(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {

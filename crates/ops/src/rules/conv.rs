@@ -3,7 +3,7 @@
 
 use opfuse_ir::{DType, Shape, TensorType};
 
-use super::elements;
+use super::{elements, product};
 use crate::args::{attr_error, dtype_error, same_dtype, shape_error, Args, InferResult};
 use crate::code::{op, OpCode};
 
@@ -228,11 +228,6 @@ pub fn conv(args: &Args<'_>) -> InferResult<Vec<TensorType>> {
     let mut out = vec![x.0[0], out_channels];
     out.extend(geometry.output);
     Ok(vec![output_type(dtype, out)?])
-}
-
-/// The product of `dims`, saturating rather than overflowing.
-fn product(dims: &[u64]) -> u128 {
-    dims.iter().fold(1u128, |acc, &d| acc.saturating_mul(d as u128))
 }
 
 /// `2 * (C / groups) * prod(kernel)` per output element, plus the bias add.

@@ -24,9 +24,14 @@ pub type InferFn = fn(&Args<'_>) -> InferResult<Vec<TensorType>>;
 pub type FlopsFn = fn(&Args<'_>, &[TensorType]) -> u128;
 pub type BytesFn = fn(&Args<'_>, &[TensorType]) -> u128;
 
+/// The product of `dims` as u128, saturating rather than overflowing.
+pub fn product(dims: &[u64]) -> u128 {
+    dims.iter().fold(1u128, |n, &d| n.saturating_mul(d as u128))
+}
+
 /// Elements of a type as u128, for FLOP arithmetic that cannot overflow.
 pub fn elements(ty: &TensorType) -> u128 {
-    ty.shape.dims().iter().fold(1u128, |n, &d| n.saturating_mul(d as u128))
+    product(ty.shape.dims())
 }
 
 /// One FLOP per output element.
