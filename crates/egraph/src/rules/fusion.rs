@@ -87,6 +87,10 @@ pub fn fuse(egraph: &mut TensorGraph, limits: &FusionLimits) -> usize {
 
 fn round(egraph: &TensorGraph, limits: &FusionLimits) -> Vec<(Id, Symbol, Unit)> {
     let users = user_counts(egraph);
+    // The units of every class, built once a round: each is a producer for
+    // all of its users.
+    let all_units: HashMap<Id, Vec<Unit>> = egraph.classes().map(|class| (class.id, units(egraph, class.id))).collect();
+    let units_of = |class: Id| all_units.get(&egraph.find(class)).map_or(&[][..], Vec::as_slice);
     let mut additions = Vec::new();
     for class in egraph.classes() {
         let existing = class.nodes.iter().filter(|n| matches!(n, TensorNode::Kernel(..))).count();
@@ -98,14 +102,14 @@ fn round(egraph: &TensorGraph, limits: &FusionLimits) -> Vec<(Id, Symbol, Unit)>
             continue;
         }
         let mut found: Vec<(Symbol, Unit, bool)> = Vec::new();
-        for consumer in units(egraph, class.id) {
+        for consumer in units_of(class.id) {
             for (position, &input) in consumer.inputs.iter().enumerate() {
                 let shared = users.get(&input).is_some_and(|&n| n > 1);
-                for producer in units(egraph, input) {
-                    if shared && is_heavy(egraph, &producer) {
+                for producer in units_of(input) {
+                    if shared && is_heavy(egraph, producer) {
                         continue;
                     }
-                    let Some(unit) = merge(&consumer, position, &producer) else {
+                    let Some(unit) = merge(consumer, position, producer) else {
                         continue;
                     };
                     if unit.body.ops.len() > limits.max_ops
@@ -114,7 +118,7 @@ fn round(egraph: &TensorGraph, limits: &FusionLimits) -> Vec<(Id, Symbol, Unit)>
                     {
                         continue;
                     }
-                    let Some(kind) = kind_of(egraph, &consumer, &producer, &unit) else {
+                    let Some(kind) = kind_of(egraph, consumer, producer, &unit) else {
                         continue;
                     };
                     if kind == Symbol::from("layout") {
@@ -124,7 +128,7 @@ fn round(egraph: &TensorGraph, limits: &FusionLimits) -> Vec<(Id, Symbol, Unit)>
                     if typed.ok().as_ref() != class.data.single() || found.iter().any(|(_, u, _)| *u == unit) {
                         continue;
                     }
-                    found.push((kind, unit, !reads_only(egraph, &producer)));
+                    found.push((kind, unit, !reads_only(egraph, producer)));
                 }
             }
         }
