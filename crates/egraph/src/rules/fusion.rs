@@ -124,8 +124,12 @@ fn round(egraph: &TensorGraph, limits: &FusionLimits) -> Vec<(Id, Symbol, Unit)>
                     if kind == Symbol::from("layout") {
                         continue;
                     }
+                    // The cheap duplicate check first: inferring the body's type is the costly one.
+                    if found.iter().any(|(_, u, _)| *u == unit) {
+                        continue;
+                    }
                     let typed = egraph.analysis.infer_body(&unit.body, &input_types(egraph, &unit.inputs));
-                    if typed.ok().as_ref() != class.data.single() || found.iter().any(|(_, u, _)| *u == unit) {
+                    if typed.ok().as_ref() != class.data.single() {
                         continue;
                     }
                     found.push((kind, unit, !reads_only(egraph, producer)));
