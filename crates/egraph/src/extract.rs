@@ -8,7 +8,8 @@
 //! that use it, so the loop reaches a fixed point. A node whose set would
 //! contain its own class is a cycle and is never chosen.
 
-use std::collections::VecDeque;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
 
 use egg::{Id, Language};
 use opfuse_ascend::Kernel;
@@ -45,6 +46,20 @@ struct Candidate {
     own: f64,
 }
 
+/// A cost far below any kernel's time per op a kernel runs, so that of two
+/// equally fast choices the one with fewer ops (no view chains that undo
+/// each other) wins. Free nodes stay free: they are left out of the cost
+/// sets, which keeps the sets small.
+fn tie_break(egraph: &TensorGraph, node: &TensorNode) -> f64 {
+    const PER_OP_US: f64 = 1e-6;
+    let ops = match node {
+        TensorNode::Kernel(head, _) => egraph.analysis.kernels.get(head.body).map_or(0, |b| b.ops.len()),
+        TensorNode::Op(..) => 1,
+        _ => 0,
+    };
+    ops as f64 * PER_OP_US
+}
+
 pub fn extract(egraph: &TensorGraph, roots: &[Id], pricer: &Pricer, cost: &dyn Cost) -> Result<Extraction, ExtractError> {
     let mut candidates = Vec::new();
     let mut parents: HashMap<Id, Vec<usize>> = HashMap::default();
@@ -54,7 +69,9 @@ pub fn extract(egraph: &TensorGraph, roots: &[Id], pricer: &Pricer, cost: &dyn C
             let mut children: Vec<Id> = node.children().to_vec();
             children.sort_unstable();
             children.dedup();
-            let own = pricer.node_kernel(egraph, &node).map_or(0.0, |k| cost.time_us(&k));
+            let own = pricer
+                .node_kernel(egraph, &node)
+                .map_or(0.0, |k| cost.time_us(&k) + tie_break(egraph, &node));
             for &child in &children {
                 parents.entry(child).or_default().push(candidates.len());
             }
@@ -68,27 +85,36 @@ pub fn extract(egraph: &TensorGraph, roots: &[Id], pricer: &Pricer, cost: &dyn C
     }
     let mut best: HashMap<Id, CostSet> = HashMap::default();
     let mut queued = vec![false; candidates.len()];
-    let mut queue: VecDeque<usize> = VecDeque::new();
+    let mut queue: BinaryHeap<Queued> = BinaryHeap::new();
     for (index, candidate) in candidates.iter().enumerate() {
         if candidate.children.is_empty() {
-            queue.push_back(index);
+            queue.push(Queued {
+                bound: candidate.own,
+                index,
+            });
             queued[index] = true;
         }
     }
-    while let Some(index) = queue.pop_front() {
+    while let Some(Queued { index, .. }) = queue.pop() {
         queued[index] = false;
         let Some(candidate) = candidates.get(index) else { continue };
+        let current = best.get(&candidate.class).map(|old| old.total - 1e-9);
+        if current.is_some_and(|current| lower_bound(candidate, &best) >= current) {
+            continue;
+        }
         let Some(set) = cost_set(candidate, index, &best) else { continue };
-        let improves = best.get(&candidate.class).is_none_or(|old| set.total < old.total - 1e-9);
-        if !improves {
+        if current.is_some_and(|current| set.total >= current) {
             continue;
         }
         best.insert(candidate.class, set);
         for &parent in parents.get(&candidate.class).into_iter().flatten() {
-            if let Some(slot) = queued.get_mut(parent) {
+            if let (Some(slot), Some(user)) = (queued.get_mut(parent), candidates.get(parent)) {
                 if !*slot {
                     *slot = true;
-                    queue.push_back(parent);
+                    queue.push(Queued {
+                        bound: lower_bound(user, &best),
+                        index: parent,
+                    });
                 }
             }
         }
@@ -107,6 +133,46 @@ pub fn extract(egraph: &TensorGraph, roots: &[Id], pricer: &Pricer, cost: &dyn C
         choices.insert(class, candidate.node.clone());
     }
     Ok(Extraction { choices })
+}
+
+/// A candidate waiting in the queue, cheapest bound first: classes then
+/// settle roughly in order of cost, so few improve more than once (each
+/// improvement re-queues every user above it).
+struct Queued {
+    bound: f64,
+    index: usize,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Queued {}
+
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Queued {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.bound.total_cmp(&self.bound).then(other.index.cmp(&self.index))
+    }
+}
+
+/// A choice costs at least its own cost plus its dearest child's; when that
+/// does not improve on a class's best, the union need not be built.
+fn lower_bound(candidate: &Candidate, best: &HashMap<Id, CostSet>) -> f64 {
+    let dearest = candidate
+        .children
+        .iter()
+        .filter_map(|c| best.get(c))
+        .map(|s| s.total)
+        .fold(0.0, f64::max);
+    candidate.own + dearest
 }
 
 /// The cost set of choosing `candidate`, or `None` while a child has no
@@ -144,15 +210,15 @@ fn union(a: &[(Id, f64)], b: &[(Id, f64)]) -> Vec<(Id, f64)> {
     let (mut i, mut j) = (0, 0);
     while let (Some(&x), Some(&y)) = (a.get(i), b.get(j)) {
         match x.0.cmp(&y.0) {
-            std::cmp::Ordering::Less => {
+            Ordering::Less => {
                 out.push(x);
                 i += 1;
             }
-            std::cmp::Ordering::Greater => {
+            Ordering::Greater => {
                 out.push(y);
                 j += 1;
             }
-            std::cmp::Ordering::Equal => {
+            Ordering::Equal => {
                 out.push(x);
                 i += 1;
                 j += 1;
