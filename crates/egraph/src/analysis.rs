@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use egg::{Analysis, DidMerge, EGraph, Id, Symbol};
 use opfuse_ir::{Attrs, OpSemantics, TensorType};
-use opfuse_ops::Catalog;
+use opfuse_ops::{Catalog, OpClass};
 
 use crate::body::{Body, KernelTable, Operand};
 use crate::language::TensorNode;
@@ -58,6 +58,8 @@ pub struct OpaqueOp {
 #[derive(Debug)]
 pub struct TensorAnalysis {
     pub catalog: Catalog,
+    /// Each catalog op's class by symbol: fusion asks for it in its inner loops.
+    op_classes: HashMap<Symbol, OpClass>,
     attrs: HashMap<Symbol, Attrs>,
     leaves: HashMap<Symbol, TensorType>,
     /// The leaves that are params (weights), not graph inputs.
@@ -71,8 +73,10 @@ pub struct TensorAnalysis {
 
 impl TensorAnalysis {
     pub fn new(catalog: Catalog) -> TensorAnalysis {
+        let op_classes = catalog.entries().map(|e| (Symbol::from(e.name.as_str()), e.class)).collect();
         TensorAnalysis {
             catalog,
+            op_classes,
             attrs: HashMap::default(),
             leaves: HashMap::default(),
             params: HashSet::new(),
@@ -88,6 +92,10 @@ impl TensorAnalysis {
         let symbol = Symbol::from(format!("{{{}}}", text.join(", ")));
         self.attrs.entry(symbol).or_insert(attrs);
         symbol
+    }
+
+    pub fn op_class(&self, op: Symbol) -> Option<OpClass> {
+        self.op_classes.get(&op).copied()
     }
 
     pub fn attrs(&self, symbol: Symbol) -> Option<&Attrs> {

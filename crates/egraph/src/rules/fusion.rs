@@ -8,6 +8,8 @@
 //! once on its own or recomputed inside each kernel, whichever is cheaper.
 //! Rounds, kernel size, inputs and kernels per class are bounded.
 
+use std::cmp::Reverse;
+
 use egg::{Id, Language, Symbol};
 use opfuse_ops::OpClass;
 
@@ -71,22 +73,121 @@ pub fn fuse(egraph: &mut TensorGraph, limits: &FusionLimits) -> usize {
         if additions.is_empty() {
             break;
         }
-        for (class, kind, unit) in additions {
-            if egraph.total_number_of_nodes() >= limits.node_limit {
-                break;
-            }
-            let body = egraph.analysis.kernels.intern(unit.body);
-            let kernel = egraph.add(TensorNode::Kernel(KernelHead { kind, body }, unit.inputs));
-            egraph.union(class, kernel);
-        }
-        egraph.rebuild();
+        add_kernels(egraph, limits, additions);
         rounds += 1;
     }
+    grow(egraph, limits);
     rounds
 }
 
+/// Grows the largest kernel of every class greedily, one producer at a
+/// time, until nothing more fuses. Pairwise rounds add every combination
+/// and run out of rounds and room on long chains; this pass adds the one
+/// maximal kernel per class beside them, and extraction still chooses.
+fn grow(egraph: &mut TensorGraph, limits: &FusionLimits) {
+    let users = users_of(egraph);
+    let all_units: HashMap<Id, Vec<Unit>> = egraph.classes().map(|class| (class.id, units(egraph, class.id))).collect();
+    let units_of = |class: Id| all_units.get(&egraph.find(class)).map_or(&[][..], Vec::as_slice);
+    let mut additions = Vec::new();
+    for class in egraph.classes().filter(|c| c.data.single().is_some()) {
+        for start in starts(egraph, units_of(class.id)) {
+            if let Some((kind, unit)) = grown(egraph, limits, &users, class, start, &units_of) {
+                additions.push((class.id, kind, unit));
+            }
+        }
+    }
+    add_kernels(egraph, limits, additions);
+}
+
+/// Adds each kernel to its class, up to the node limit.
+fn add_kernels(egraph: &mut TensorGraph, limits: &FusionLimits, additions: Vec<(Id, Symbol, Unit)>) {
+    for (class, kind, unit) in additions {
+        if egraph.total_number_of_nodes() >= limits.node_limit {
+            break;
+        }
+        let body = egraph.analysis.kernels.intern(unit.body);
+        let kernel = egraph.add(TensorNode::Kernel(KernelHead { kind, body }, unit.inputs));
+        egraph.union(class, kernel);
+    }
+    egraph.rebuild();
+}
+
+/// The best unit of a class for each op that leads one (a matmul and the
+/// attention that replaces it grow apart).
+fn starts<'a>(egraph: &TensorGraph, units: &'a [Unit]) -> Vec<&'a Unit> {
+    let mut best: HashMap<Symbol, &Unit> = HashMap::default();
+    for unit in units {
+        let Some(lead) = unit.body.ops.iter().max_by_key(|op| op_class(egraph, op.op).map_or(0, main_rank)) else {
+            continue;
+        };
+        let slot = best.entry(lead.op).or_insert(unit);
+        if growth_key(unit) > growth_key(slot) {
+            *slot = unit;
+        }
+    }
+    let mut starts: Vec<&Unit> = best.into_values().collect();
+    starts.sort_by_key(|u| Reverse(growth_key(u)));
+    starts
+}
+
+/// `start` with producers merged in one at a time, the best merge first,
+/// until none applies; `None` when nothing merges.
+fn grown<'a>(
+    egraph: &TensorGraph,
+    limits: &FusionLimits,
+    users: &Users,
+    class: &egg::EClass<TensorNode, ClassData>,
+    start: &Unit,
+    units_of: &impl Fn(Id) -> &'a [Unit],
+) -> Option<(Symbol, Unit)> {
+    let mut grown: Option<(Symbol, Unit)> = None;
+    // Classes already absorbed: reading one again would only undo a view.
+    let mut absorbed: Vec<Id> = Vec::new();
+    loop {
+        let unit = grown.as_ref().map_or(start, |(_, u)| u);
+        let mut best: Option<(Symbol, Unit, Id)> = None;
+        for (position, &input) in unit.inputs.iter().enumerate() {
+            let mut producers: Vec<&Unit> = units_of(input).iter().collect();
+            producers.sort_by_key(|p| Reverse(growth_key(p)));
+            let merged = producers.into_iter().find_map(|producer| {
+                let (kind, merged) = candidate(egraph, limits, users, class, unit, position, producer, &[])?;
+                (!merged.inputs.iter().any(|i| absorbed.contains(i))).then_some((kind, merged))
+            });
+            if let Some((kind, merged)) = merged {
+                if best.as_ref().is_none_or(|(_, b, _)| growth_key(&merged) > growth_key(b)) {
+                    best = Some((kind, merged, input));
+                }
+            }
+        }
+        let Some((kind, merged, input)) = best else {
+            return grown;
+        };
+        absorbed.push(input);
+        grown = Some((kind, merged));
+    }
+}
+
+/// Which of two grown kernels is better: more computing ops, then fewer
+/// inputs, then fewer views.
+fn growth_key(unit: &Unit) -> (usize, Reverse<usize>, Reverse<usize>) {
+    (
+        computed_ops(&unit.body),
+        Reverse(unit.inputs.len()),
+        Reverse(view_count(&unit.body)),
+    )
+}
+
+fn view_count(body: &Body) -> usize {
+    body.ops.iter().filter(|op| is_view(op.op)).count()
+}
+
+/// The ops of a body that compute rather than read through strides.
+fn computed_ops(body: &Body) -> usize {
+    body.ops.len() - view_count(body)
+}
+
 fn round(egraph: &TensorGraph, limits: &FusionLimits) -> Vec<(Id, Symbol, Unit)> {
-    let users = user_counts(egraph);
+    let users = users_of(egraph);
     // The units of every class, built once a round: each is a producer for
     // all of its users.
     let all_units: HashMap<Id, Vec<Unit>> = egraph.classes().map(|class| (class.id, units(egraph, class.id))).collect();
@@ -104,34 +205,10 @@ fn round(egraph: &TensorGraph, limits: &FusionLimits) -> Vec<(Id, Symbol, Unit)>
         let mut found: Vec<(Symbol, Unit, bool)> = Vec::new();
         for consumer in units_of(class.id) {
             for (position, &input) in consumer.inputs.iter().enumerate() {
-                let shared = users.get(&input).is_some_and(|&n| n > 1);
                 for producer in units_of(input) {
-                    if shared && is_heavy(egraph, producer) {
-                        continue;
-                    }
-                    let Some(unit) = merge(consumer, position, producer) else {
+                    let Some((kind, unit)) = candidate(egraph, limits, &users, class, consumer, position, producer, &found) else {
                         continue;
                     };
-                    if unit.body.ops.len() > limits.max_ops
-                        || unit.inputs.len() > limits.max_inputs
-                        || unit.inputs.iter().any(|&i| egraph.find(i) == class.id)
-                    {
-                        continue;
-                    }
-                    let Some(kind) = kind_of(egraph, consumer, producer, &unit) else {
-                        continue;
-                    };
-                    if kind == Symbol::from("layout") {
-                        continue;
-                    }
-                    // The cheap duplicate check first: inferring the body's type is the costly one.
-                    if found.iter().any(|(_, u, _)| *u == unit) {
-                        continue;
-                    }
-                    let typed = egraph.analysis.infer_body(&unit.body, &input_types(egraph, &unit.inputs));
-                    if typed.ok().as_ref() != class.data.single() {
-                        continue;
-                    }
                     found.push((kind, unit, !reads_only(egraph, producer)));
                 }
             }
@@ -157,6 +234,40 @@ fn round(egraph: &TensorGraph, limits: &FusionLimits) -> Vec<(Id, Symbol, Unit)>
     additions
 }
 
+/// The kernel computing `consumer` with its input `position` produced by
+/// `producer`, when the two may fuse into a kernel of `class` that is not
+/// already among `found`.
+#[allow(clippy::too_many_arguments)]
+fn candidate(
+    egraph: &TensorGraph,
+    limits: &FusionLimits,
+    users: &Users,
+    class: &egg::EClass<TensorNode, ClassData>,
+    consumer: &Unit,
+    position: usize,
+    producer: &Unit,
+    found: &[(Symbol, Unit, bool)],
+) -> Option<(Symbol, Unit)> {
+    let input = *consumer.inputs.get(position)?;
+    if is_heavy(egraph, producer) && !only_feeds(users, input, class.id) {
+        return None;
+    }
+    let unit = merge(consumer, position, producer)?;
+    if unit.body.ops.len() > limits.max_ops
+        || unit.inputs.len() > limits.max_inputs
+        || unit.inputs.iter().any(|&i| egraph.find(i) == class.id)
+    {
+        return None;
+    }
+    let kind = kind_of(egraph, consumer, producer, &unit)?;
+    // The cheap duplicate check first: inferring the body's type is the costly one.
+    if kind == Symbol::from("layout") || found.iter().any(|(_, u, _)| *u == unit) {
+        return None;
+    }
+    let typed = egraph.analysis.infer_body(&unit.body, &input_types(egraph, &unit.inputs));
+    (typed.ok().as_ref() == class.data.single()).then_some((kind, unit))
+}
+
 /// The most ops a kernel of `class` runs (0 without kernels).
 fn largest_kernel(egraph: &TensorGraph, class: &egg::EClass<TensorNode, ClassData>) -> usize {
     class
@@ -170,9 +281,11 @@ fn largest_kernel(egraph: &TensorGraph, class: &egg::EClass<TensorNode, ClassDat
         .unwrap_or(0)
 }
 
-/// How many other classes use each class (through any of their nodes).
-fn user_counts(egraph: &TensorGraph) -> HashMap<Id, usize> {
-    let mut users: HashMap<Id, Vec<Id>> = HashMap::default();
+/// The other classes that use each class (through any of their nodes).
+type Users = HashMap<Id, Vec<Id>>;
+
+fn users_of(egraph: &TensorGraph) -> Users {
+    let mut users: Users = HashMap::default();
     for class in egraph.classes() {
         for node in &class.nodes {
             for &child in node.children() {
@@ -184,7 +297,34 @@ fn user_counts(egraph: &TensorGraph) -> HashMap<Id, usize> {
             }
         }
     }
-    users.into_iter().map(|(class, list)| (class, list.len())).collect()
+    users
+}
+
+/// Whether every use of `producer` leads to `consumer` and nowhere else,
+/// so that a kernel of `consumer` may compute it without computing it
+/// twice (a wide gate/up matmul whose two slices meet in one product).
+/// Looks a few classes up from the producer; a class without users (an
+/// output) leads elsewhere.
+fn only_feeds(users: &Users, producer: Id, consumer: Id) -> bool {
+    const MAX_CLASSES: usize = 64;
+    let mut stack = vec![producer];
+    let mut seen = vec![producer];
+    while let Some(class) = stack.pop() {
+        let Some(list) = users.get(&class).filter(|l| !l.is_empty()) else {
+            return false;
+        };
+        for &user in list {
+            if user == consumer || seen.contains(&user) {
+                continue;
+            }
+            if seen.len() >= MAX_CLASSES {
+                return false;
+            }
+            seen.push(user);
+            stack.push(user);
+        }
+    }
+    true
 }
 
 /// Whether a unit runs a matrix product, convolution or attention: one that
@@ -202,7 +342,7 @@ fn input_types(egraph: &TensorGraph, inputs: &[Id]) -> Vec<opfuse_ir::TensorType
 
 /// The op class of a catalog op.
 fn op_class(egraph: &TensorGraph, op: Symbol) -> Option<OpClass> {
-    egraph.analysis.catalog.entry(op.as_str()).map(|e| e.class)
+    egraph.analysis.op_class(op)
 }
 
 fn fusable(class: OpClass) -> bool {
