@@ -4,10 +4,13 @@
 //! concat of params is weight preprocessing, done once offline and priced
 //! free (see `statics.rs`).
 //!
-//! The merged matmul replaces the separate ones: their nodes leave their
-//! classes before fusion, so no kernel grows around them and extraction
-//! runs one wide matmul. Only matmuls whose users are all views merge: an
-//! epilogue (bias, activation) would otherwise become a kernel of its own.
+//! When every member's users are views, the merged matmul replaces the
+//! separate ones: their nodes leave their classes before fusion, so no
+//! kernel grows around them and extraction runs one wide matmul. When a
+//! member feeds a computation (a bias, the gate's activation), both forms
+//! stay and extraction chooses: one wide matmul pays off when its slices
+//! meet again in one kernel (`silu(x @ w_gate) * (x @ w_up)`), separate
+//! ones when each grows its own epilogue (Q/K/V with biases).
 //! A matmul whose weight depends on another member of its group stays
 //! apart (the merged one would depend on its own user).
 
@@ -24,7 +27,7 @@ use crate::language::TensorNode;
 /// The rule as `--list-rules` shows it.
 pub const RULES: &[(&str, &str)] = &[(
     "merge-shared-matmuls",
-    "x @ w_1 .. x @ w_n (2-D weights, one dtype, only views use them) -> x @ concat(w_1..w_n) and slices (Q/K/V)",
+    "x @ w_1 .. x @ w_n (2-D weights, one dtype) -> x @ concat(w_1..w_n) and slices (Q/K/V, gate/up)",
 )];
 
 /// The most matmuls one merge takes.
@@ -42,11 +45,24 @@ struct Member {
 /// attributes; returns the number of merges.
 pub fn merge_shared_matmuls(egraph: &mut TensorGraph) -> usize {
     let mut merges = 0;
+    let computed_on = computed_on(egraph);
     for ((x, attrs, _), members) in groups(egraph) {
         let members = acyclic(egraph, members);
         for chunk in members.chunks(MAX_GROUP) {
-            if chunk.len() > 1 && merge(egraph, x, attrs, chunk).is_some() {
+            let replace = chunk.iter().all(|m| !computed_on.contains(&m.class));
+            if chunk.len() > 1 && merge(egraph, x, attrs, chunk, replace).is_some() {
                 merges += 1;
+            }
+            // A member that feeds a computation may pay off merged with one
+            // other only (gate/up beside a router that reads the same x).
+            if !replace && chunk.len() > 2 {
+                for (i, first) in chunk.iter().enumerate() {
+                    for second in chunk.iter().skip(i + 1) {
+                        if merge(egraph, x, attrs, &[*first, *second], false).is_some() {
+                            merges += 1;
+                        }
+                    }
+                }
             }
         }
     }
@@ -72,14 +88,12 @@ fn computed_on(egraph: &TensorGraph) -> HashSet<Id> {
     used
 }
 
-/// The matmuls `x @ w` with a 2-D weight whose users are all views,
-/// grouped by `x`, the attribute class and the weight's dtype, in a
-/// deterministic order.
+/// The matmuls `x @ w` with a 2-D weight, grouped by `x`, the attribute
+/// class and the weight's dtype, in a deterministic order.
 fn groups(egraph: &TensorGraph) -> BTreeMap<(Id, Id, String), Vec<Member>> {
     let matmul = Symbol::from("matmul");
-    let computed_on = computed_on(egraph);
     let mut groups: BTreeMap<(Id, Id, String), Vec<Member>> = BTreeMap::new();
-    for class in egraph.classes().filter(|c| !computed_on.contains(&c.id)) {
+    for class in egraph.classes() {
         for node in &class.nodes {
             let TensorNode::Op(op, children) = node else { continue };
             let (true, [attrs, x, weight]) = (*op == matmul, children.as_slice()) else {
@@ -135,8 +149,9 @@ fn reaches(egraph: &TensorGraph, from: Id, targets: &HashSet<Id>) -> bool {
 }
 
 /// Adds the concat, the wide matmul and one slice per member; unions each
-/// slice with its member's class and removes the member's own matmul.
-fn merge(egraph: &mut TensorGraph, x: Id, attrs: Id, members: &[Member]) -> Option<()> {
+/// slice with its member's class and, when `replace`, removes the member's
+/// own matmul.
+fn merge(egraph: &mut TensorGraph, x: Id, attrs: Id, members: &[Member], replace: bool) -> Option<()> {
     let weights: Vec<Id> = members.iter().map(|m| m.weight).collect();
     let concat = add_any(egraph, "concat", attrs_of(&[("axis", Attr::Int(-1))]), &weights)?;
     let wide_ty = ty(egraph, concat)?.clone();
@@ -162,6 +177,9 @@ fn merge(egraph: &mut TensorGraph, x: Id, attrs: Id, members: &[Member]) -> Opti
     }
     for (member, slice) in members.iter().zip(slices) {
         egraph.union(member.class, slice);
+        if !replace {
+            continue;
+        }
         let class = egraph.find(member.class);
         let own: Vec<bool> = egraph[class]
             .nodes
@@ -210,6 +228,19 @@ mod tests {
         let out = b.op("concat", &[("axis", opfuse_ir::Attr::Int(2))], &[q, k, v]);
         let optimized = b.optimize(out);
         assert_eq!(matmul_kernels(&optimized), 1, "{:?}", optimized.kernels);
+    }
+
+    #[test]
+    fn gate_and_up_projections_meet_in_one_kernel() {
+        let mut b = Builder::new();
+        let x = b.input("x", &[16, 32]);
+        let (gate, up) = (b.param("w_gate", &[32, 64]), b.param("w_up", &[32, 64]));
+        let g = b.op("matmul", &[], &[x, gate]);
+        let u = b.op("matmul", &[], &[x, up]);
+        let activated = b.op("silu", &[], &[g]);
+        let out = b.op("mul", &[], &[activated, u]);
+        let optimized = b.optimize(out);
+        assert_eq!(optimized.kernels.len(), 1, "{:?}", optimized.kernels);
     }
 
     #[test]
