@@ -85,6 +85,18 @@ impl DType {
         )
     }
 
+    /// The range of an 8- or 16-bit integer type, the targets of
+    /// quantization; `None` for every other type.
+    pub fn quantized_range(self) -> Option<(f64, f64)> {
+        match self {
+            DType::I8 => Some((-128.0, 127.0)),
+            DType::U8 => Some((0.0, 255.0)),
+            DType::I16 => Some((-32768.0, 32767.0)),
+            DType::U16 => Some((0.0, 65535.0)),
+            _ => None,
+        }
+    }
+
     pub fn is_integer(self) -> bool {
         matches!(
             self,

@@ -8,6 +8,8 @@
 
 mod algebraic;
 mod attention;
+mod decompose;
+mod fold;
 pub(crate) mod fusion;
 pub(crate) mod horizontal;
 mod layout;
@@ -35,12 +37,22 @@ pub struct RuleError {
     pub message: String,
 }
 
+/// The families run to saturation, in the order they are listed.
+const SATURATING: [&[support::RuleSpec]; 6] = [
+    algebraic::RULES,
+    layout::RULES,
+    patterns::RULES,
+    attention::RULES,
+    decompose::RULES,
+    fold::RULES,
+];
+const FAMILY_NAMES: [&str; 6] = ["algebraic", "layout", "patterns", "patterns", "decompositions", "fusion"];
+
 /// Every rule of every family, in the order they are listed.
 pub fn list() -> Vec<RuleInfo> {
-    let rewrites = [algebraic::RULES, layout::RULES, patterns::RULES, attention::RULES];
-    let mut rules: Vec<RuleInfo> = rewrites
+    let mut rules: Vec<RuleInfo> = SATURATING
         .iter()
-        .zip(["algebraic", "layout", "patterns", "patterns"])
+        .zip(FAMILY_NAMES)
         .flat_map(|(family, name)| family.iter().map(move |rule| rule.info(name)))
         .collect();
     rules.extend(fusion::RULES.iter().chain(horizontal::RULES).map(|(name, description)| RuleInfo {
@@ -53,7 +65,7 @@ pub fn list() -> Vec<RuleInfo> {
 
 /// The egg rewrites of the saturating families.
 pub(crate) fn rewrites() -> Result<Vec<Rewrite<TensorNode, TensorAnalysis>>, RuleError> {
-    [algebraic::RULES, layout::RULES, patterns::RULES, attention::RULES]
+    SATURATING
         .iter()
         .flat_map(|family| family.iter())
         .map(support::RuleSpec::rewrite)

@@ -64,7 +64,7 @@ fn quantize_linear(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
         .map(|(&value, offset)| {
             let quotient = precision.round(value / element(scale, offset)?);
             let zero = zero_point.map_or(Ok(0.0), |z| element(z, offset))?;
-            Ok(match integer_range(dtype) {
+            Ok(match dtype.quantized_range() {
                 Some((low, high)) => (quotient.round_ties_even() + zero).clamp(low, high),
                 None if saturate => dtype.saturate(quotient + zero),
                 None => quotient + zero,
@@ -164,17 +164,6 @@ fn scaled_quantize(x: &Tensor, block_size: usize, target: f64, finish: fn(f64) -
         y.extend(block.iter().map(|&v| if scale == 0.0 { 0.0 } else { finish(f32(v / scale)) }));
     }
     (y, scales)
-}
-
-/// The clamp bounds of an integer output dtype; `None` for fp8.
-fn integer_range(dtype: DType) -> Option<(f64, f64)> {
-    match dtype {
-        DType::I8 => Some((-128.0, 127.0)),
-        DType::U8 => Some((0.0, 255.0)),
-        DType::I16 => Some((-32768.0, 32767.0)),
-        DType::U16 => Some((0.0, 65535.0)),
-        _ => None,
-    }
 }
 
 fn block_size(args: &EvalArgs<'_>) -> EvalResult<usize> {
