@@ -90,6 +90,12 @@ fn split_mix(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The random value of the param at `position` (in the graph's param
+/// order) for `seed`: what [`run`] uses for a param without data.
+pub fn random_param(ty: &TensorType, position: usize, seed: u64) -> Tensor {
+    random_tensor(ty, seed.wrapping_add(1 + position as u64).wrapping_mul(0x2545_F491_4F6C_DD1D))
+}
+
 /// Runs `graph` on `inputs` (in the graph's input order). Params come from
 /// `params`, else from the graph's own data, else random from `seed` and the
 /// param's position, so a run is reproducible. Returns the outputs in order.
@@ -124,10 +130,7 @@ pub fn run(
         let (name, expected) = name_and_type(graph, id);
         let tensor = match params.get(&name).or_else(|| graph.param_data.get(&id)) {
             Some(tensor) => tensor.clone(),
-            None => random_tensor(
-                &expected,
-                seed.wrapping_add(1 + position as u64).wrapping_mul(0x2545_F491_4F6C_DD1D),
-            ),
+            None => random_param(&expected, position, seed),
         };
         if tensor.ty() != &expected {
             return Err(RunError::ParamType {

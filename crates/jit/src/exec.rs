@@ -1,0 +1,448 @@
+//! The executor: compiles every stage once, then runs them in order on f32
+//! buffers, splitting each stage's range across threads. Stages without a
+//! JIT path run through the reference interpreter on tensors; values cross
+//! between the two representations when a stage needs the other one.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+
+use opfuse_ir::{Graph, NodeId, Op, Tensor, TensorType, ValueId, VerifiedGraph};
+use opfuse_ops::{interp, Catalog};
+
+use crate::codegen::{CodegenError, Jit, Kernel};
+use crate::gemm::{Gemm, GemmError, GemmPath};
+use crate::lower::{lower, Stage};
+use crate::plan::{last_uses, Pool};
+use crate::program::Matmul;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JitError {
+    #[error(transparent)]
+    Codegen(#[from] CodegenError),
+    #[error(transparent)]
+    Gemm(#[from] GemmError),
+    #[error("node {node} (`{op}`): {message}")]
+    Interpret { node: NodeId, op: String, message: String },
+    #[error("input `{name}`: {message}")]
+    Input { name: String, message: String },
+    #[error("value {0} has no data (the stages are out of order)")]
+    Missing(ValueId),
+}
+
+/// How to run.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    pub threads: usize,
+    pub gemm: GemmPath,
+}
+
+/// A stage with its compiled code.
+enum Ready {
+    Elementwise {
+        kernel: Kernel,
+        inputs: Vec<ValueId>,
+        output: ValueId,
+        len: usize,
+    },
+    Rows {
+        kernel: Kernel,
+        epilogue: Option<Kernel>,
+        inputs: Vec<ValueId>,
+        output: ValueId,
+        rows: usize,
+        len: usize,
+    },
+    Matmul {
+        program: Matmul,
+        epilogue: Option<Kernel>,
+        inputs: Vec<ValueId>,
+        output: ValueId,
+        len: usize,
+    },
+    Interpret {
+        node: NodeId,
+    },
+}
+
+/// A graph compiled for this CPU.
+pub struct Executable {
+    graph: VerifiedGraph,
+    catalog: Catalog,
+    stages: Vec<Ready>,
+    released: Vec<Vec<ValueId>>,
+    // The compiled code lives as long as the kernels that point into it.
+    _jit: Jit,
+    gemm: Gemm,
+    /// The params, converted once and kept between runs.
+    params: Values,
+    /// Buffers kept between runs, so a second run allocates nothing.
+    pool: Pool,
+}
+
+/// What one run gives.
+pub struct Run {
+    pub outputs: Vec<Tensor>,
+    /// The time the stages took, without converting the inputs and outputs
+    /// from and to the caller's tensors.
+    pub compute: std::time::Duration,
+    /// The most bytes of f32 buffers held at once (with the buffer pool).
+    pub peak_bytes: usize,
+    /// The bytes of every value of the graph, were each kept apart.
+    pub total_bytes: usize,
+}
+
+/// Compiles `graph` with `kernels` (each the nodes of one fused kernel).
+pub fn compile(graph: VerifiedGraph, kernels: &[Vec<NodeId>], catalog: Catalog) -> Result<Executable, JitError> {
+    let stages = lower(&graph, kernels);
+    let released = last_uses(&graph, &stages);
+    let mut jit = Jit::new()?;
+    let gemm = Gemm::new()?;
+    let mut ready = Vec::with_capacity(stages.len());
+    for stage in stages {
+        ready.push(match stage {
+            Stage::Elementwise { program, inputs, output } => Ready::Elementwise {
+                kernel: jit.compile_elementwise(&program, inputs.len())?,
+                len: program.len(),
+                inputs,
+                output,
+            },
+            Stage::Rows {
+                program,
+                epilogue,
+                inputs,
+                output,
+            } => {
+                let len = match program.op.reduces() {
+                    true => program.rows(),
+                    false => program.prologue.len(),
+                };
+                let epilogue = match &epilogue {
+                    Some(epilogue) => Some(jit.compile_elementwise(&epilogue.program, inputs.len())?),
+                    None => None,
+                };
+                let kernel = jit.compile_rows(&program, inputs.len())?;
+                Ready::Rows {
+                    // Rows of length 0 still count: a reduction writes its identity.
+                    rows: kernel.units(),
+                    kernel,
+                    epilogue,
+                    len,
+                    inputs,
+                    output,
+                }
+            }
+            Stage::Matmul { program, inputs, output } => {
+                let epilogue = match &program.epilogue {
+                    Some(epilogue) => Some(jit.compile_elementwise(&epilogue.program, inputs.len())?),
+                    None => None,
+                };
+                let len = program.batch.iter().product::<usize>() * program.m * program.n;
+                Ready::Matmul {
+                    program,
+                    epilogue,
+                    inputs,
+                    output,
+                    len,
+                }
+            }
+            Stage::Interpret { node } => Ready::Interpret { node },
+        });
+    }
+    Ok(Executable {
+        graph,
+        catalog,
+        stages: ready,
+        released,
+        _jit: jit,
+        gemm,
+        params: Values::default(),
+        pool: Pool::default(),
+    })
+}
+
+/// Raw buffer pointers shared by the threads of one stage. Each thread
+/// writes a disjoint range of the output; the inputs are only read.
+struct Pointers(Vec<*mut f32>);
+
+// SAFETY: the pointers are only dereferenced by kernels on disjoint output
+// ranges while the buffers they point into outlive the stage.
+unsafe impl Send for Pointers {}
+unsafe impl Sync for Pointers {}
+
+impl Pointers {
+    /// The array of buffer pointers, borrowed as a whole so that closures
+    /// capture the `Sync` wrapper rather than its field.
+    fn ptr(&self) -> *const *mut f32 {
+        self.0.as_ptr()
+    }
+}
+
+/// Runs `work` on `total` items split into about `threads` ranges.
+fn parallel(threads: usize, total: usize, grain: usize, work: impl Fn(Range<usize>) + Sync) {
+    let chunks = threads.max(1).min(total / grain.max(1)).max(1);
+    if chunks == 1 {
+        work(0..total);
+        return;
+    }
+    let step = total.div_ceil(chunks);
+    std::thread::scope(|scope| {
+        for start in (step..total).step_by(step) {
+            let work = &work;
+            scope.spawn(move || work(start..(start + step).min(total)));
+        }
+        work(0..step.min(total));
+    });
+}
+
+/// The values of a run in either representation.
+#[derive(Default)]
+struct Values {
+    buffers: HashMap<ValueId, Vec<f32>>,
+    tensors: HashMap<ValueId, Tensor>,
+}
+
+impl Executable {
+    /// The ops that run through the interpreter, once each, in order.
+    pub fn interpreted_ops(&self) -> Vec<String> {
+        let mut ops: Vec<String> = Vec::new();
+        for stage in &self.stages {
+            if let Ready::Interpret { node } = stage {
+                let name = self.graph.node(*node).map_or("?", |n| n.op.name()).to_string();
+                if !ops.contains(&name) {
+                    ops.push(name);
+                }
+            }
+        }
+        ops
+    }
+
+    /// Stages run by the JIT and by the interpreter.
+    pub fn stage_counts(&self) -> (usize, usize) {
+        let interpreted = self.stages.iter().filter(|s| matches!(s, Ready::Interpret { .. })).count();
+        (self.stages.len() - interpreted, interpreted)
+    }
+
+    /// Binds the params by name (else the graph's own data), converted once
+    /// for every later run.
+    pub fn bind(&mut self, params: &BTreeMap<String, Tensor>) -> Result<(), JitError> {
+        let graph: &Graph = &self.graph;
+        let mut bound = Values::default();
+        for &id in &graph.params {
+            let name = graph.value_name(id);
+            let tensor = params
+                .get(&name)
+                .or_else(|| graph.param_data.get(&id))
+                .ok_or_else(|| JitError::Input {
+                    name: name.clone(),
+                    message: "the param has no data".into(),
+                })?;
+            bound.buffers.insert(id, tensor.data().iter().map(|&x| x as f32).collect());
+            bound.tensors.insert(id, tensor.clone());
+        }
+        self.params = bound;
+        Ok(())
+    }
+
+    /// Runs on `inputs` (in the graph's order) with the bound params.
+    pub fn run(&mut self, inputs: Vec<Tensor>, options: &Options) -> Result<Run, JitError> {
+        let mut values = std::mem::take(&mut self.params);
+        let mut pool = std::mem::take(&mut self.pool);
+        let result = self.run_with(&mut values, &mut pool, inputs, options);
+        let graph: &Graph = &self.graph;
+        for &id in &graph.inputs {
+            if let Some(buffer) = values.buffers.remove(&id) {
+                pool.give(buffer);
+            }
+        }
+        values.buffers.retain(|id, _| graph.params.contains(id));
+        values.tensors.retain(|id, _| graph.params.contains(id));
+        self.params = values;
+        self.pool = pool;
+        result
+    }
+
+    fn run_with(&self, values: &mut Values, pool: &mut Pool, inputs: Vec<Tensor>, options: &Options) -> Result<Run, JitError> {
+        let graph: &Graph = &self.graph;
+        for (&id, tensor) in graph.inputs.iter().zip(inputs) {
+            values.tensors.insert(id, tensor);
+        }
+        let started = std::time::Instant::now();
+        for (index, stage) in self.stages.iter().enumerate() {
+            self.run_stage(stage, values, pool, options)?;
+            for value in self.released.get(index).into_iter().flatten() {
+                if graph.params.contains(value) {
+                    continue;
+                }
+                if let Some(buffer) = values.buffers.remove(value) {
+                    pool.give(buffer);
+                }
+                values.tensors.remove(value);
+            }
+        }
+        let compute = started.elapsed();
+        let outputs = graph
+            .outputs
+            .iter()
+            .map(|&id| self.tensor(values, id))
+            .collect::<Result<Vec<_>, _>>()?;
+        for &id in &graph.outputs {
+            if let Some(buffer) = values.buffers.remove(&id) {
+                pool.give(buffer);
+            }
+        }
+        let total_bytes = graph.values.iter().map(|v| v.ty.shape.numel().unwrap_or(0) as usize * 4).sum();
+        Ok(Run {
+            outputs,
+            compute,
+            peak_bytes: pool.peak_bytes,
+            total_bytes,
+        })
+    }
+
+    fn ty(&self, value: ValueId) -> TensorType {
+        self.graph
+            .ty(value)
+            .cloned()
+            .unwrap_or_else(|| TensorType::new(opfuse_ir::DType::F32, vec![]))
+    }
+
+    /// `value` as a tensor of its declared type.
+    fn tensor(&self, values: &Values, value: ValueId) -> Result<Tensor, JitError> {
+        if let Some(tensor) = values.tensors.get(&value) {
+            return Ok(tensor.clone());
+        }
+        let buffer = values.buffers.get(&value).ok_or(JitError::Missing(value))?;
+        Tensor::new(self.ty(value), buffer.iter().map(|&x| f64::from(x)).collect()).map_err(|_| JitError::Missing(value))
+    }
+
+    /// Makes sure `value` has an f32 buffer.
+    fn ensure_buffer(values: &mut Values, pool: &mut Pool, value: ValueId) -> Result<(), JitError> {
+        if values.buffers.contains_key(&value) {
+            return Ok(());
+        }
+        let tensor = values.tensors.get(&value).ok_or(JitError::Missing(value))?;
+        let mut buffer = pool.take(tensor.data().len());
+        buffer.iter_mut().zip(tensor.data()).for_each(|(b, &x)| *b = x as f32);
+        values.buffers.insert(value, buffer);
+        Ok(())
+    }
+
+    fn run_stage(&self, stage: &Ready, values: &mut Values, pool: &mut Pool, options: &Options) -> Result<(), JitError> {
+        let (inputs, output, len) = match stage {
+            Ready::Interpret { node } => return self.interpret(*node, values),
+            Ready::Elementwise { inputs, output, len, .. }
+            | Ready::Rows { inputs, output, len, .. }
+            | Ready::Matmul { inputs, output, len, .. } => (inputs, *output, *len),
+        };
+        for &input in inputs {
+            Self::ensure_buffer(values, pool, input)?;
+        }
+        let mut out = pool.take(len);
+        let mut pointers = Vec::with_capacity(inputs.len() + 1);
+        for input in inputs {
+            let buffer = values.buffers.get(input).ok_or(JitError::Missing(*input))?;
+            pointers.push(buffer.as_ptr().cast_mut());
+        }
+        pointers.push(out.as_mut_ptr());
+        let pointers = Pointers(pointers);
+        let threads = options.threads;
+        match stage {
+            Ready::Elementwise { kernel, .. } => {
+                // SAFETY: every buffer holds what the program's accesses read
+                // (lowering sized them from the verified types) and each
+                // thread writes its own range of the output.
+                parallel(threads, len, 16_384, |range| unsafe {
+                    kernel.call(pointers.ptr(), range.start, range.end)
+                });
+            }
+            Ready::Rows {
+                kernel, epilogue, rows, ..
+            } => {
+                let row_len = len / (*rows).max(1);
+                let block = (16_384 / row_len.max(1)).max(1);
+                parallel(threads, *rows, block, |range| {
+                    // Blocks of rows small enough to stay in cache for the epilogue.
+                    for start in range.clone().step_by(block) {
+                        let end = (start + block).min(range.end);
+                        // SAFETY: as above, over rows; the epilogue then
+                        // rewrites the block of output elements just written.
+                        unsafe {
+                            kernel.call(pointers.ptr(), start, end);
+                            if let Some(epilogue) = epilogue {
+                                epilogue.call(pointers.ptr(), start * row_len, end * row_len);
+                            }
+                        }
+                    }
+                });
+            }
+            Ready::Matmul { program, epilogue, .. } => {
+                let rows = program.batch.iter().product::<usize>() * program.m;
+                let output_index = inputs.len();
+                let apply = |start: usize, end: usize| {
+                    if let Some(kernel) = epilogue {
+                        // SAFETY: the epilogue reads and writes the block of
+                        // rows the GEMM has just finished.
+                        unsafe { kernel.call(pointers.ptr(), start, end) }
+                    }
+                };
+                let grain = (64 * 64 * 64 / (program.n * program.k).max(1)).max(1);
+                let failure = std::sync::Mutex::new(None);
+                parallel(threads, rows, grain, |range| {
+                    // SAFETY: the accesses were validated against the buffers'
+                    // sizes by lowering; threads own disjoint rows.
+                    let result = unsafe { self.gemm.run(program, pointers.ptr(), output_index, options.gemm, range, &apply) };
+                    if let Err(e) = result {
+                        if let Ok(mut slot) = failure.lock() {
+                            *slot = Some(e);
+                        }
+                    }
+                });
+                if let Some(e) = failure.into_inner().ok().flatten() {
+                    return Err(e.into());
+                }
+            }
+            Ready::Interpret { .. } => {}
+        }
+        values.buffers.insert(output, out);
+        Ok(())
+    }
+
+    fn interpret(&self, node: NodeId, values: &mut Values) -> Result<(), JitError> {
+        let n = self.graph.node(node).ok_or(JitError::Missing(ValueId(0)))?;
+        let fail = |message: String| JitError::Interpret {
+            node,
+            op: n.op.name().to_string(),
+            message,
+        };
+        let Op::Known(op) = &n.op else {
+            return Err(fail("an opaque op has no semantics to run".into()));
+        };
+        let args: Vec<Tensor> = n.inputs.iter().map(|&v| self.tensor(values, v)).collect::<Result<_, _>>()?;
+        let refs: Vec<&Tensor> = args.iter().collect();
+        let types: Vec<TensorType> = n.outputs.iter().map(|&v| self.ty(v)).collect();
+        let results = self.catalog.eval(op, &n.attrs, &refs, &types).map_err(|e| fail(e.message))?;
+        for (&value, tensor) in n.outputs.iter().zip(results) {
+            values.tensors.insert(value, tensor);
+        }
+        Ok(())
+    }
+}
+
+/// The params of `graph` by name: its own data, else random from `seed` as
+/// the interpreter draws them, so both run on the same weights.
+pub fn params_of(graph: &Graph, seed: u64) -> BTreeMap<String, Tensor> {
+    graph
+        .params
+        .iter()
+        .enumerate()
+        .filter_map(|(position, &id)| {
+            let ty = graph.ty(id)?.clone();
+            let tensor = graph
+                .param_data
+                .get(&id)
+                .cloned()
+                .unwrap_or_else(|| interp::random_param(&ty, position, seed));
+            Some((graph.value_name(id), tensor))
+        })
+        .collect()
+}

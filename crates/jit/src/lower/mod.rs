@@ -1,0 +1,727 @@
+//! Lowering: the optimized graph's kernels to stages the executor runs.
+//!
+//! A kernel (the nodes the e-graph fused) becomes one program when it can:
+//! an elementwise chain, a row op (softmax, a norm, a last-axis reduction)
+//! with its elementwise prologue, or a matrix product with its elementwise
+//! epilogue; views compose into index maps. What a program cannot express
+//! is cut out: a value a program cannot compute on the fly (a reshape that
+//! reorders a computed value) becomes a buffer of its own, and an op
+//! without a JIT path runs through the interpreter as a stage of its own.
+//! Stage `inputs` name the buffers a program's accesses index; the output
+//! buffer comes after them.
+
+mod map;
+mod ops;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use opfuse_ir::{Attr, Graph, NodeId, ValueDef, ValueId};
+
+use crate::program::{Access, Elementwise, Epilogue, Matmul, RowOp, Rows, Step};
+use map::IndexMap;
+
+/// One step of execution.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Stage {
+    Elementwise {
+        program: Elementwise,
+        inputs: Vec<ValueId>,
+        output: ValueId,
+    },
+    Rows {
+        program: Rows,
+        /// Applied in place to blocks of rows as they are finished; its
+        /// accumulator access reads the output buffer.
+        epilogue: Option<Epilogue>,
+        inputs: Vec<ValueId>,
+        output: ValueId,
+    },
+    Matmul {
+        program: Matmul,
+        inputs: Vec<ValueId>,
+        output: ValueId,
+    },
+    /// A node the JIT has no path for, run by the reference interpreter.
+    Interpret { node: NodeId },
+}
+
+impl Stage {
+    /// The values the stage reads.
+    pub fn reads(&self, graph: &Graph) -> Vec<ValueId> {
+        match self {
+            Stage::Elementwise { inputs, .. } | Stage::Rows { inputs, .. } | Stage::Matmul { inputs, .. } => inputs.clone(),
+            Stage::Interpret { node } => graph.node(*node).map(|n| n.inputs.clone()).unwrap_or_default(),
+        }
+    }
+
+    /// The values the stage writes.
+    pub fn writes(&self, graph: &Graph) -> Vec<ValueId> {
+        match self {
+            Stage::Elementwise { output, .. } | Stage::Rows { output, .. } | Stage::Matmul { output, .. } => vec![*output],
+            Stage::Interpret { node } => graph.node(*node).map(|n| n.outputs.clone()).unwrap_or_default(),
+        }
+    }
+}
+
+/// The stages of the whole graph, kernel by kernel in the graph's order;
+/// nodes outside every kernel (views the cost model saw as free) are
+/// groups of their own.
+pub fn lower(graph: &Graph, kernels: &[Vec<NodeId>]) -> Vec<Stage> {
+    let mut group_of: HashMap<NodeId, usize> = HashMap::new();
+    for (index, nodes) in kernels.iter().enumerate() {
+        for &node in nodes {
+            group_of.insert(node, index);
+        }
+    }
+    let uses = use_counts(graph);
+    let outputs: HashSet<ValueId> = graph.outputs.iter().copied().collect();
+    let mut stages = Vec::new();
+    let mut lowered: HashSet<usize> = HashSet::new();
+    for id in graph.node_ids() {
+        let group: Vec<NodeId> = match group_of.get(&id) {
+            Some(&index) if !lowered.insert(index) => continue,
+            Some(&index) => kernels.get(index).cloned().unwrap_or_default(),
+            None => vec![id],
+        };
+        stages.extend(Group::new(graph, &group, &uses, &outputs).lower());
+    }
+    stages
+}
+
+/// How many times each value is read by any node, plus once per graph output.
+fn use_counts(graph: &Graph) -> HashMap<ValueId, usize> {
+    let mut uses = HashMap::new();
+    for node in &graph.nodes {
+        for &input in &node.inputs {
+            *uses.entry(input).or_insert(0) += 1;
+        }
+    }
+    for &output in &graph.outputs {
+        *uses.entry(output).or_insert(0) += 1;
+    }
+    uses
+}
+
+/// Why a program could not be built as it stands.
+enum Need {
+    /// The value must be computed into a buffer first.
+    Buffer(ValueId),
+    /// The node must run through the interpreter.
+    Interpret(NodeId),
+}
+
+/// One kernel's nodes and the cuts lowering has made in it so far.
+struct Group<'g> {
+    graph: &'g Graph,
+    /// The producing node of each value the group computes.
+    produced: HashMap<ValueId, NodeId>,
+    /// Values that live in buffers: read by others, or cut.
+    buffered: BTreeSet<ValueId>,
+    /// Values read outside the group (or graph outputs): never overwritten.
+    external: HashSet<ValueId>,
+    interpreted: BTreeSet<NodeId>,
+}
+
+impl<'g> Group<'g> {
+    fn new(graph: &'g Graph, nodes: &[NodeId], uses: &HashMap<ValueId, usize>, outputs: &HashSet<ValueId>) -> Group<'g> {
+        let mut produced = HashMap::new();
+        for &id in nodes {
+            for &value in graph.node(id).map(|n| n.outputs.as_slice()).unwrap_or_default() {
+                produced.insert(value, id);
+            }
+        }
+        let inside_uses = |value: ValueId| {
+            nodes
+                .iter()
+                .filter_map(|&id| graph.node(id))
+                .flat_map(|n| n.inputs.iter())
+                .filter(|&&input| input == value)
+                .count()
+        };
+        let external: HashSet<ValueId> = produced
+            .keys()
+            .copied()
+            .filter(|&v| outputs.contains(&v) || uses.get(&v).copied().unwrap_or(0) > inside_uses(v))
+            .collect();
+        Group {
+            graph,
+            produced,
+            buffered: external.iter().copied().collect(),
+            external,
+            interpreted: BTreeSet::new(),
+        }
+    }
+
+    /// Cuts until every buffered value has a stage.
+    fn lower(mut self) -> Vec<Stage> {
+        loop {
+            match self.stages() {
+                Ok(stages) => return fuse_epilogues(stages, &self.external, self.graph),
+                Err(Need::Buffer(value)) => {
+                    self.buffered.insert(value);
+                }
+                Err(Need::Interpret(node)) => self.interpret(node),
+            }
+        }
+    }
+
+    fn interpret(&mut self, node: NodeId) {
+        self.interpreted.insert(node);
+        if let Some(n) = self.graph.node(node) {
+            self.buffered
+                .extend(n.outputs.iter().chain(&n.inputs).filter(|v| self.produced.contains_key(v)));
+        }
+    }
+
+    fn stages(&self) -> Result<Vec<Stage>, Need> {
+        let mut order: Vec<(NodeId, ValueId)> = self
+            .buffered
+            .iter()
+            .filter_map(|&v| self.produced.get(&v).map(|&n| (n, v)))
+            .collect();
+        order.sort();
+        let mut stages = Vec::new();
+        let mut interpreted_done = HashSet::new();
+        for (node, value) in order {
+            if self.interpreted.contains(&node) {
+                if interpreted_done.insert(node) {
+                    stages.push(Stage::Interpret { node });
+                }
+                continue;
+            }
+            match self.stage(node, value) {
+                // A buffer cannot help (it already is one, or is not computed
+                // here): the node itself has no JIT path.
+                Err(Need::Buffer(v)) if self.buffered.contains(&v) || !self.produced.contains_key(&v) => {
+                    return Err(Need::Interpret(node));
+                }
+                stage => stages.push(stage?),
+            }
+        }
+        Ok(stages)
+    }
+
+    fn stage(&self, node: NodeId, value: ValueId) -> Result<Stage, Need> {
+        let graph = self.graph;
+        let n = graph.node(node).ok_or(Need::Interpret(node))?;
+        if n.outputs.len() != 1 {
+            return Err(Need::Interpret(node));
+        }
+        match n.op.name() {
+            "matmul" | "batch_matmul" | "gemm" => self.matmul(node, value),
+            "softmax" | "layer_norm" | "rms_norm" | "sum" | "mean" | "reduce_max" | "reduce_min" => self.rows(node, value),
+            op if !ops::lowers(op) && !VIEWS.contains(&op) => Err(Need::Interpret(node)),
+            _ => {
+                let mut builder = Builder::new(self);
+                let root = builder.value(value, IndexMap::identity(dims(graph, value).len()), true)?;
+                let program = builder.finish(dims(graph, value), root);
+                Ok(Stage::Elementwise {
+                    program,
+                    inputs: builder.buffers,
+                    output: value,
+                })
+            }
+        }
+    }
+
+    fn matmul(&self, node: NodeId, value: ValueId) -> Result<Stage, Need> {
+        let graph = self.graph;
+        let n = graph.node(node).ok_or(Need::Interpret(node))?;
+        let interpret = Need::Interpret(node);
+        let (a, b) = match n.inputs.as_slice() {
+            [a, b] => (*a, *b),
+            _ => return Err(interpret),
+        };
+        let out = dims(graph, value);
+        let (a_dims, b_dims) = (dims(graph, a), dims(graph, b));
+        if a_dims.len() < 2 || b_dims.len() < 2 || out.len() < 2 {
+            return Err(interpret);
+        }
+        let flag = |key: &str| n.attrs.get(key).and_then(Attr::as_bool).unwrap_or(false);
+        if n.op.name() == "gemm" && n.attrs.get("alpha").and_then(Attr::as_float).unwrap_or(1.0) != 1.0 {
+            return Err(interpret);
+        }
+        let (trans_a, trans_b) = (flag("trans_a"), flag("trans_b"));
+        let rank = out.len();
+        let batch: Vec<u64> = out.get(..rank - 2).unwrap_or_default().to_vec();
+        let (m, n_cols) = (out[rank - 2], out[rank - 1]);
+        let k = if trans_a {
+            a_dims[a_dims.len() - 2]
+        } else {
+            a_dims[a_dims.len() - 1]
+        };
+        let space = |rows: u64, cols: u64| -> Vec<u64> { batch.iter().copied().chain([rows, cols]).collect() };
+        let mut builder = Builder::new(self);
+        let operand = |builder: &mut Builder, value: ValueId, space: &[u64], transposed: bool| -> Result<Access, Need> {
+            let mut logical: Vec<u64> = dims(graph, value).to_vec();
+            let mut map = IndexMap::identity(rank);
+            if transposed {
+                let r = logical.len();
+                logical.swap(r - 2, r - 1);
+                let perm: Vec<i64> = (0..r as i64)
+                    .map(|d| {
+                        if d == r as i64 - 2 {
+                            d + 1
+                        } else if d == r as i64 - 1 {
+                            d - 1
+                        } else {
+                            d
+                        }
+                    })
+                    .collect();
+                map = map.broadcast_to_operand(&logical, space).ok_or(Need::Interpret(node))?;
+                map = map.through_transpose(&perm).ok_or(Need::Interpret(node))?;
+            } else {
+                map = map.broadcast_to_operand(&logical, space).ok_or(Need::Interpret(node))?;
+            }
+            builder.access(value, map)
+        };
+        let a_access = operand(&mut builder, a, &space(m, k), trans_a)?;
+        let b_access = operand(&mut builder, b, &space(k, n_cols), trans_b)?;
+        let size = |d: u64| usize::try_from(d).map_err(|_| Need::Interpret(node));
+        let program = Matmul {
+            batch: batch.iter().map(|&d| size(d)).collect::<Result<_, _>>()?,
+            m: size(m)?,
+            n: size(n_cols)?,
+            k: size(k)?,
+            a: a_access,
+            b: b_access,
+            epilogue: None,
+        };
+        Ok(Stage::Matmul {
+            program,
+            inputs: builder.buffers,
+            output: value,
+        })
+    }
+
+    fn rows(&self, node: NodeId, value: ValueId) -> Result<Stage, Need> {
+        let graph = self.graph;
+        let n = graph.node(node).ok_or(Need::Interpret(node))?;
+        let interpret = || Need::Interpret(node);
+        let x = *n.inputs.first().ok_or_else(interpret)?;
+        let shape = dims(graph, x);
+        let last = shape.len() as i64 - 1;
+        let is_last = |axis: i64| axis == -1 || axis == last;
+        let int = |key: &str, default: i64| n.attrs.get(key).and_then(Attr::as_int).unwrap_or(default);
+        let epsilon = n.attrs.get("epsilon").and_then(Attr::as_float).unwrap_or(1e-5) as f32;
+        let op = match n.op.name() {
+            "softmax" if is_last(int("axis", -1)) => RowOp::Softmax,
+            "layer_norm" if is_last(int("axis", -1)) => RowOp::LayerNorm { epsilon },
+            "rms_norm" if is_last(int("axis", -1)) => RowOp::RmsNorm { epsilon },
+            reduction => {
+                let axes = n.attrs.get("axes").and_then(Attr::as_ints).unwrap_or_default();
+                if !matches!(axes.as_slice(), [axis] if is_last(*axis)) {
+                    return Err(interpret());
+                }
+                match reduction {
+                    "sum" => RowOp::Sum,
+                    "mean" => RowOp::Mean,
+                    "reduce_max" => RowOp::Max,
+                    "reduce_min" => RowOp::Min,
+                    _ => return Err(interpret()),
+                }
+            }
+        };
+        if shape.is_empty() {
+            return Err(interpret());
+        }
+        let mut builder = Builder::new(self);
+        let root = builder.value(x, IndexMap::identity(shape.len()), false)?;
+        let mut side = |position: usize| -> Result<Option<Access>, Need> {
+            let Some(&operand) = n.inputs.get(position) else {
+                return Ok(None);
+            };
+            let map = IndexMap::identity(shape.len())
+                .broadcast_to_operand(dims(graph, operand), shape)
+                .ok_or_else(interpret)?;
+            builder.access(operand, map).map(Some)
+        };
+        let (scale, bias) = match op {
+            RowOp::LayerNorm { .. } => (side(1)?, side(2)?),
+            RowOp::RmsNorm { .. } => (side(1)?, None),
+            _ => (None, None),
+        };
+        let prologue = builder.finish(shape, root);
+        Ok(Stage::Rows {
+            epilogue: None,
+            program: Rows { prologue, op, scale, bias },
+            inputs: builder.buffers,
+            output: value,
+        })
+    }
+}
+
+/// Views lowering composes into index maps.
+const VIEWS: [&str; 7] = ["transpose", "slice", "expand", "reshape", "squeeze", "unsqueeze", "flatten"];
+
+fn dims(graph: &Graph, value: ValueId) -> &[u64] {
+    graph.ty(value).map(|t| t.shape.dims()).unwrap_or_default()
+}
+
+/// Builds one program's steps and the buffers its accesses read.
+struct Builder<'a, 'g> {
+    group: &'a Group<'g>,
+    steps: Vec<Step>,
+    accesses: Vec<Access>,
+    buffers: Vec<ValueId>,
+    memo: HashMap<(ValueId, IndexMap), usize>,
+}
+
+impl<'a, 'g> Builder<'a, 'g> {
+    fn new(group: &'a Group<'g>) -> Builder<'a, 'g> {
+        Builder {
+            group,
+            steps: Vec::new(),
+            accesses: Vec::new(),
+            buffers: Vec::new(),
+            memo: HashMap::new(),
+        }
+    }
+
+    fn finish(&mut self, shape: &[u64], root: usize) -> Elementwise {
+        // The root must be the last step: a program's result is its last step.
+        if root + 1 != self.steps.len() {
+            if let Some(step) = self.steps.get(root).cloned() {
+                self.steps.push(step);
+            }
+        }
+        Elementwise {
+            shape: shape.iter().map(|&d| d as usize).collect(),
+            inputs: std::mem::take(&mut self.accesses),
+            steps: std::mem::take(&mut self.steps),
+        }
+    }
+
+    /// The access reading `value` (a buffer, or views of one) at `map`; a
+    /// computed value must become a buffer first.
+    fn access(&mut self, value: ValueId, map: IndexMap) -> Result<Access, Need> {
+        let step = self.value(value, map, false)?;
+        match self.steps.get(step) {
+            Some(Step::Load(n)) => self.accesses.get(*n).cloned().ok_or(Need::Buffer(value)),
+            _ => Err(Need::Buffer(value)),
+        }
+    }
+
+    fn is_buffer(&self, value: ValueId) -> bool {
+        self.group.buffered.contains(&value) || !self.group.produced.contains_key(&value)
+    }
+
+    /// The step computing `value` at `map`; `root` is the value the program
+    /// writes, computed here even though it is buffered.
+    fn value(&mut self, value: ValueId, map: IndexMap, root: bool) -> Result<usize, Need> {
+        if let Some(&step) = self.memo.get(&(value, map.clone())) {
+            return Ok(step);
+        }
+        let step = match (!root && self.is_buffer(value), self.group.produced.get(&value)) {
+            (false, Some(&node)) => self.computed(value, node, &map)?,
+            _ => self.load(value, dims(self.group.graph, value), &map)?,
+        };
+        self.memo.insert((value, map), step);
+        Ok(step)
+    }
+
+    fn load(&mut self, value: ValueId, shape: &[u64], map: &IndexMap) -> Result<usize, Need> {
+        if !self.is_buffer(value) {
+            return Err(Need::Buffer(value));
+        }
+        let (offset, strides) = map.linear(shape).ok_or(Need::Buffer(value))?;
+        let buffer = match self.buffers.iter().position(|&b| b == value) {
+            Some(position) => position,
+            None => {
+                self.buffers.push(value);
+                self.buffers.len() - 1
+            }
+        };
+        let access = Access { buffer, offset, strides };
+        let index = match self.accesses.iter().position(|a| *a == access) {
+            Some(index) => index,
+            None => {
+                self.accesses.push(access);
+                self.accesses.len() - 1
+            }
+        };
+        self.steps.push(Step::Load(index));
+        Ok(self.steps.len() - 1)
+    }
+
+    fn computed(&mut self, value: ValueId, node: NodeId, map: &IndexMap) -> Result<usize, Need> {
+        let graph = self.group.graph;
+        let n = graph.node(node).ok_or(Need::Interpret(node))?;
+        let out = dims(graph, value);
+        let input = n.inputs.first().copied();
+        let view_input = |m: Option<IndexMap>| -> Result<(ValueId, IndexMap), Need> {
+            Ok((input.ok_or(Need::Interpret(node))?, m.ok_or(Need::Interpret(node))?))
+        };
+        match n.op.name() {
+            "transpose" => {
+                let perm = n.attrs.get("perm").and_then(Attr::as_ints).ok_or(Need::Interpret(node))?;
+                let (x, m) = view_input(map.through_transpose(&perm))?;
+                self.value(x, m, false)
+            }
+            "slice" => {
+                let x = input.ok_or(Need::Interpret(node))?;
+                let (x, m) = view_input(map.through_slice(&n.attrs, dims(graph, x)))?;
+                self.value(x, m, false)
+            }
+            "expand" => {
+                let x = input.ok_or(Need::Interpret(node))?;
+                let (x, m) = view_input(map.broadcast_to_operand(dims(graph, x), out))?;
+                self.value(x, m, false)
+            }
+            "reshape" | "squeeze" | "unsqueeze" | "flatten" => {
+                let x = input.ok_or(Need::Interpret(node))?;
+                match map.through_unit_reshape(dims(graph, x), out) {
+                    Some(m) => self.value(x, m, false),
+                    // Row-major order is what a reshape keeps: a buffer reads
+                    // through the reshaped shape's strides.
+                    None if self.is_buffer(x) => self.load(x, out, map),
+                    None => Err(Need::Buffer(x)),
+                }
+            }
+            op if ops::lowers(op) => {
+                let dtype_ok = graph.ty(value).is_some_and(|t| ops::computes(t.dtype));
+                if !dtype_ok || n.outputs.len() != 1 {
+                    return Err(Need::Interpret(node));
+                }
+                let mut operands = Vec::with_capacity(n.inputs.len());
+                for &operand in &n.inputs {
+                    let m = map.broadcast_to_operand(dims(graph, operand), out).ok_or(Need::Interpret(node))?;
+                    operands.push(self.value(operand, m, false)?);
+                }
+                ops::emit(op, &n.attrs, &operands, &mut self.steps).ok_or(Need::Interpret(node))
+            }
+            _ if matches!(graph.value(value).map(|v| v.def), Some(ValueDef::Node { .. })) => Err(Need::Buffer(value)),
+            _ => Err(Need::Interpret(node)),
+        }
+    }
+}
+
+/// Folds an elementwise stage into the matmul or row stage before it when
+/// it reads that stage's output element for element and nothing else reads
+/// it: the first stage then writes the epilogue's output, applying it
+/// block by block while the block is in cache.
+fn fuse_epilogues(stages: Vec<Stage>, external: &HashSet<ValueId>, graph: &Graph) -> Vec<Stage> {
+    let reads = |stage: &Stage, value: ValueId| stage.reads(graph).contains(&value);
+    let mut out: Vec<Stage> = Vec::with_capacity(stages.len());
+    for (index, stage) in stages.iter().enumerate() {
+        let Stage::Elementwise {
+            program: ew,
+            inputs: ew_inputs,
+            output: ew_output,
+        } = stage
+        else {
+            out.push(stage.clone());
+            continue;
+        };
+        let private = |product: ValueId| !external.contains(&product) && !stages.iter().skip(index + 1).any(|later| reads(later, product));
+        let fused = match out.last() {
+            Some(Stage::Matmul { program, inputs, output }) if program.epilogue.is_none() && private(*output) => {
+                let shape: Vec<usize> = program.batch.iter().copied().chain([program.m, program.n]).collect();
+                epilogue_of(&shape, inputs, *output, ew, ew_inputs).map(|(inputs, epilogue)| {
+                    let mut program = program.clone();
+                    program.epilogue = Some(epilogue);
+                    Stage::Matmul {
+                        program,
+                        inputs,
+                        output: *ew_output,
+                    }
+                })
+            }
+            Some(Stage::Rows {
+                program,
+                epilogue: None,
+                inputs,
+                output,
+            }) if !program.op.reduces() && private(*output) => {
+                epilogue_of(&program.prologue.shape, inputs, *output, ew, ew_inputs).map(|(inputs, epilogue)| Stage::Rows {
+                    program: program.clone(),
+                    epilogue: Some(epilogue),
+                    inputs,
+                    output: *ew_output,
+                })
+            }
+            _ => None,
+        };
+        match fused {
+            Some(fused) => {
+                out.pop();
+                out.push(fused);
+            }
+            None => out.push(stage.clone()),
+        }
+    }
+    out
+}
+
+/// The epilogue reading `product` (of `shape`, row-major) once per element,
+/// with the buffers it and the stage before it read together.
+fn epilogue_of(
+    shape: &[usize],
+    inputs: &[ValueId],
+    product: ValueId,
+    ew: &Elementwise,
+    ew_inputs: &[ValueId],
+) -> Option<(Vec<ValueId>, Epilogue)> {
+    if ew.shape != shape {
+        return None;
+    }
+    let product_buffer = ew_inputs.iter().position(|&v| v == product)?;
+    let contiguous: Vec<isize> = map::contiguous_strides(&shape.iter().map(|&d| d as u64).collect::<Vec<_>>());
+    let reads: Vec<usize> = ew
+        .inputs
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.buffer == product_buffer)
+        .map(|(i, _)| i)
+        .collect();
+    let [accumulator] = reads.as_slice() else { return None };
+    let access = ew.inputs.get(*accumulator)?;
+    if access.offset != 0 || access.strides != contiguous {
+        return None;
+    }
+    // The stage's buffers, then the epilogue's others; the product is the
+    // output buffer, numbered after all of them.
+    let mut merged: Vec<ValueId> = inputs.to_vec();
+    let mut renumber = Vec::with_capacity(ew_inputs.len());
+    for &value in ew_inputs {
+        if value == product {
+            renumber.push(usize::MAX);
+            continue;
+        }
+        renumber.push(match merged.iter().position(|&v| v == value) {
+            Some(position) => position,
+            None => {
+                merged.push(value);
+                merged.len() - 1
+            }
+        });
+    }
+    let output_buffer = merged.len();
+    let mut program = ew.clone();
+    for access in &mut program.inputs {
+        access.buffer = match access.buffer == product_buffer {
+            true => output_buffer,
+            false => *renumber.get(access.buffer)?,
+        };
+    }
+    Some((
+        merged,
+        Epilogue {
+            program,
+            accumulator: *accumulator,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use opfuse_ir::{Attr, DType, Graph, NodeId, Op, OpSemantics, TensorType, ValueId};
+    use opfuse_ops::Catalog;
+
+    use super::{lower, Stage};
+
+    struct Builder {
+        catalog: Catalog,
+        graph: Graph,
+    }
+
+    impl Builder {
+        fn new() -> Builder {
+            Builder {
+                catalog: Catalog::builtin().unwrap(),
+                graph: Graph::new("test"),
+            }
+        }
+
+        fn input(&mut self, name: &str, dims: &[u64]) -> ValueId {
+            self.graph.add_input(name, TensorType::new(DType::F32, dims.to_vec()))
+        }
+
+        fn op(&mut self, op: &str, attrs: &[(&str, Attr)], inputs: &[ValueId]) -> ValueId {
+            let mut attrs = attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+            self.catalog.normalize_attrs(op, &mut attrs).unwrap();
+            let types: Vec<TensorType> = inputs.iter().map(|&v| self.graph.ty(v).cloned().unwrap()).collect();
+            let outputs = self.catalog.infer(op, &attrs, &types).unwrap();
+            let names = outputs.iter().map(|_| None).collect();
+            self.graph
+                .add_node(Op::Known(op.to_string()), attrs, inputs.to_vec(), outputs, names, None)[0]
+        }
+
+        /// Lowers the whole graph as one kernel returning `output`.
+        fn stages(mut self, output: ValueId) -> Vec<Stage> {
+            self.graph.outputs = vec![output];
+            let all: Vec<NodeId> = self.graph.node_ids().collect();
+            lower(&self.graph, &[all])
+        }
+    }
+
+    fn kinds(stages: &[Stage]) -> Vec<&'static str> {
+        stages
+            .iter()
+            .map(|s| match s {
+                Stage::Elementwise { .. } => "elementwise",
+                Stage::Rows { epilogue: Some(_), .. } => "rows+epilogue",
+                Stage::Rows { .. } => "rows",
+                Stage::Matmul { program, .. } if program.epilogue.is_some() => "matmul+epilogue",
+                Stage::Matmul { .. } => "matmul",
+                Stage::Interpret { .. } => "interpret",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_matmul_with_bias_and_activation_is_one_stage() {
+        let mut b = Builder::new();
+        let (x, w, bias) = (b.input("x", &[8, 16]), b.input("w", &[16, 4]), b.input("b", &[4]));
+        let y = b.op("matmul", &[], &[x, w]);
+        let y = b.op("add", &[], &[y, bias]);
+        let y = b.op("relu", &[], &[y]);
+        assert_eq!(kinds(&b.stages(y)), ["matmul+epilogue"]);
+    }
+
+    #[test]
+    fn a_transposed_operand_is_read_through_strides() {
+        let mut b = Builder::new();
+        let (x, w) = (b.input("x", &[8, 16]), b.input("w", &[4, 16]));
+        let t = b.op("transpose", &[("perm", Attr::List(vec![Attr::Int(1), Attr::Int(0)]))], &[w]);
+        let y = b.op("matmul", &[], &[x, t]);
+        let stages = b.stages(y);
+        let [Stage::Matmul { program, .. }] = stages.as_slice() else {
+            panic!("{stages:?}")
+        };
+        assert_eq!(program.b.strides, vec![1, 16]);
+    }
+
+    #[test]
+    fn a_norm_takes_its_prologue_and_an_epilogue_follows() {
+        let mut b = Builder::new();
+        let (x, r, g) = (b.input("x", &[4, 32]), b.input("r", &[4, 32]), b.input("g", &[32]));
+        let sum = b.op("add", &[], &[x, r]);
+        let normed = b.op("rms_norm", &[], &[sum, g]);
+        let out = b.op("tanh", &[], &[normed]);
+        assert_eq!(kinds(&b.stages(out)), ["rows+epilogue"]);
+    }
+
+    #[test]
+    fn an_op_without_a_jit_path_is_interpreted_alone() {
+        let mut b = Builder::new();
+        let (x, y) = (b.input("x", &[4, 3]), b.input("y", &[4, 5]));
+        let e = b.op("exp", &[], &[x]);
+        let c = b.op("concat", &[("axis", Attr::Int(1))], &[e, y]);
+        let out = b.op("neg", &[], &[c]);
+        assert_eq!(kinds(&b.stages(out)), ["elementwise", "interpret", "elementwise"]);
+    }
+
+    #[test]
+    fn a_reshape_of_a_transposed_value_cuts_a_buffer() {
+        let mut b = Builder::new();
+        let x = b.input("x", &[4, 6]);
+        let e = b.op("exp", &[], &[x]);
+        let t = b.op("transpose", &[("perm", Attr::List(vec![Attr::Int(1), Attr::Int(0)]))], &[e]);
+        let r = b.op("reshape", &[("shape", Attr::List(vec![Attr::Int(24)]))], &[t]);
+        let out = b.op("neg", &[], &[r]);
+        let stages = b.stages(out);
+        assert_eq!(kinds(&stages), ["elementwise", "elementwise"]);
+    }
+}

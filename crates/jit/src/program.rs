@@ -1,0 +1,197 @@
+//! The loop-level programs the code generator compiles: what one kernel
+//! computes, with every tensor access resolved to strides over the
+//! kernel's output index space. Lowering (`lower.rs`) builds them from the
+//! optimized graph; code generation (`codegen/`) never sees the IR.
+//!
+//! All kernel arithmetic is f32; integer and boolean values travel as f32
+//! (exact up to 2^24), and comparisons give 1.0 or 0.0.
+
+/// How a kernel reads one of its input buffers: element `index` of the
+/// output space (a multi-index over `Elementwise::shape`) is read at
+/// `offset + sum(index[d] * strides[d])` elements into the buffer. A
+/// broadcast dimension has stride 0; a transpose permutes strides; a
+/// slice moves the offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Access {
+    /// Which of the kernel's input buffers.
+    pub buffer: usize,
+    pub offset: usize,
+    /// One stride per output dimension, in elements.
+    pub strides: Vec<isize>,
+}
+
+impl Access {
+    /// Whether consecutive elements along the innermost output dimension
+    /// are consecutive in memory (the code generator's SIMD case).
+    pub fn inner_contiguous(&self) -> bool {
+        self.strides.last().is_none_or(|&s| s == 1)
+    }
+}
+
+/// Ops of one operand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Unary {
+    Neg,
+    Abs,
+    Exp,
+    Log,
+    Sqrt,
+    Rsqrt,
+    Reciprocal,
+    Tanh,
+    Erf,
+    Sigmoid,
+    Relu,
+    Silu,
+    /// GELU with erf.
+    Gelu,
+    /// GELU's tanh approximation.
+    GeluTanh,
+    Floor,
+    Ceil,
+    /// Round half to even.
+    Round,
+    Sin,
+    Cos,
+    /// 1.0 where the operand is 0.0, else 0.0.
+    Not,
+}
+
+/// Ops of two operands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Binary {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Max,
+    Min,
+    Pow,
+    /// Comparisons: 1.0 when true, else 0.0.
+    Equal,
+    Less,
+    LessOrEqual,
+    Greater,
+    GreaterOrEqual,
+    /// Logical, on 0.0/1.0 operands.
+    And,
+    Or,
+}
+
+/// One step of an elementwise expression; operands name earlier steps by
+/// position, so a program is a DAG in evaluation order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    /// Reads input access `n` of the program at the current index.
+    Load(usize),
+    Const(f32),
+    Unary(Unary, usize),
+    Binary(Binary, usize, usize),
+    /// `condition != 0 ? then : otherwise`.
+    Select(usize, usize, usize),
+    /// Clamps to `[low, high]`.
+    Clamp(usize, f32, f32),
+}
+
+/// An elementwise kernel: `out[i] = steps(...)[last]` for every multi-index
+/// `i` of `shape`, written contiguously (row-major) into the output buffer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Elementwise {
+    pub shape: Vec<usize>,
+    pub inputs: Vec<Access>,
+    pub steps: Vec<Step>,
+}
+
+impl Elementwise {
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What a row kernel computes over each row of `len` elements.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RowOp {
+    Sum,
+    Mean,
+    Max,
+    Min,
+    /// `exp(x - max) / sum(exp(x - max))`, one output per element.
+    Softmax,
+    /// `(x - mean) / sqrt(var + epsilon) * scale + bias` (population
+    /// variance), one output per element.
+    LayerNorm {
+        epsilon: f32,
+    },
+    /// `x / sqrt(mean(x * x) + epsilon) * scale`, one output per element.
+    RmsNorm {
+        epsilon: f32,
+    },
+}
+
+impl RowOp {
+    /// Whether the op writes one value per row (a reduction) rather than
+    /// one per element.
+    pub fn reduces(self) -> bool {
+        matches!(self, RowOp::Sum | RowOp::Mean | RowOp::Max | RowOp::Min)
+    }
+}
+
+/// A row kernel: the row values come from `prologue` (an elementwise
+/// program over `shape`, whose last dimension is the row), then `op` runs
+/// over each row. The output is written contiguously: `shape` without its
+/// last dimension for a reduction, `shape` otherwise. Norms read `scale`
+/// and `bias` through accesses over `shape` (usually stride 0 but along
+/// the row). Rows are numbered row-major over `shape[..last]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rows {
+    pub prologue: Elementwise,
+    pub op: RowOp,
+    pub scale: Option<Access>,
+    pub bias: Option<Access>,
+}
+
+impl Rows {
+    pub fn row_len(&self) -> usize {
+        self.prologue.shape.last().copied().unwrap_or(1)
+    }
+
+    pub fn rows(&self) -> usize {
+        let len = self.row_len();
+        match len {
+            0 => 0,
+            _ => self.prologue.len() / len,
+        }
+    }
+}
+
+/// A (batched) matrix product `out[b, i, j] = sum_k a[b, i, k] * b[b, k, j]`
+/// with an optional elementwise epilogue. `a` is an access over
+/// `[batch.., m, k]` and `b` over `[batch.., k, n]` (broadcast batches have
+/// stride 0; a transposed operand just has swapped strides). The product is
+/// written contiguously over `[batch.., m, n]`; the epilogue, an elementwise
+/// program over that same shape whose `Load` of access `accumulator` reads
+/// the product, then overwrites it in place, one block of rows at a time
+/// while they are in cache.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Matmul {
+    pub batch: Vec<usize>,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub a: Access,
+    pub b: Access,
+    pub epilogue: Option<Epilogue>,
+}
+
+/// An elementwise program applied to a matmul's output.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Epilogue {
+    pub program: Elementwise,
+    /// The access of `program` that reads the product: its buffer is the
+    /// output buffer and its strides are the contiguous ones.
+    pub accumulator: usize,
+}
