@@ -161,7 +161,7 @@ fn run_rejects_bad_inputs_without_writing_anything() {
         assert!(run.stdout.is_empty());
         assert!(!out.exists(), "a failed run created {}", out.display());
     }
-    let run = support::opfuse(&["run", "tests/fixtures/run/scale.opf"]);
+    let run = support::opfuse(&["run", "tests/fixtures/run/scale.opf", "--reference", "--check"]);
     assert_eq!(run.code, 2, "{}", run.transcript());
 }
 

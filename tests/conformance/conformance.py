@@ -124,15 +124,15 @@ def convert(case_dir):
     return sides[0], sides[1]
 
 
-def run_case(opfuse, case_dir):
+def run_case(opfuse, case_dir, engine="reference"):
     """Returns (passed, reason)."""
     try:
-        return compare_case(opfuse, case_dir)
+        return compare_case(opfuse, case_dir, engine)
     except Exception as e:  # the harness itself must not stop the run
         return False, f"harness: {type(e).__name__}: {e}"
 
 
-def compare_case(opfuse, case_dir):
+def compare_case(opfuse, case_dir, engine="reference"):
     import numpy as np
 
     try:
@@ -140,7 +140,9 @@ def compare_case(opfuse, case_dir):
     except Exception as e:  # data a numpy array cannot hold (sequences, maps, strings)
         return False, f"test data not convertible: {type(e).__name__}: {e}"
     out_dir = os.path.join(case_dir, "opfuse_out")
-    cmd = [opfuse, "run", os.path.join(case_dir, "model.onnx"), "--reference", "--out", out_dir]
+    cmd = [opfuse, "run", os.path.join(case_dir, "model.onnx"), "--out", out_dir]
+    if engine == "reference":
+        cmd.append("--reference")
     for name, path in inputs:
         cmd += ["--input", f"{name}={path}"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -176,6 +178,12 @@ def main():
     parser.add_argument("--work", default=os.path.join(ROOT, "target", "onnx-node-tests"))
     parser.add_argument("--update", action="store_true")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    parser.add_argument(
+        "--engine",
+        choices=["reference", "jit"],
+        default="reference",
+        help="run the cases through the interpreter (checked against expected_pass.txt) or the JIT (the figure only)",
+    )
     args = parser.parse_args()
 
     ensure_packages()
@@ -196,7 +204,7 @@ def main():
         by_op[case] = sorted({n.op_type for n in model.graph.node})
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        results = dict(zip(mapped, pool.map(lambda c: run_case(args.opfuse, os.path.join(args.work, c)), mapped)))
+        results = dict(zip(mapped, pool.map(lambda c: run_case(args.opfuse, os.path.join(args.work, c), args.engine), mapped)))
 
     passed = sorted(c for c, (ok, _) in results.items() if ok)
     failed = sorted((c, reason) for c, (ok, reason) in results.items() if not ok)
@@ -208,6 +216,8 @@ def main():
     for case, reason in failed:
         print(f"  FAIL {case}: {reason}")
 
+    if args.engine == "jit":
+        return 0
     expected_file = os.path.join(HERE, "expected_pass.txt")
     if args.update:
         write_outputs(expected_file, cases, mapped, other_dtypes, by_op, results, passed, failed, share)

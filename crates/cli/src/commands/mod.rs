@@ -4,6 +4,7 @@
 pub mod check;
 pub mod estimate;
 pub mod explain;
+pub mod jit;
 pub mod ops;
 pub mod opt;
 pub mod run;

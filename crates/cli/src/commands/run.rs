@@ -1,5 +1,6 @@
-//! `opfuse run MODEL --reference`: run a model on given or random inputs and
-//! write its outputs as `.npy` files.
+//! `opfuse run MODEL`: run a model on given or random inputs, through the
+//! Cranelift JIT (the default, see `jit.rs`) or the reference interpreter
+//! (`--reference`), and write its outputs as `.npy` files.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -8,6 +9,7 @@ use std::path::{Path, PathBuf};
 use opfuse_ir::{Tensor, VerifiedGraph};
 use opfuse_ops::interp;
 
+use super::jit;
 use crate::load::{self, ModelRequest};
 use crate::{npy, Failure};
 
@@ -34,6 +36,34 @@ pub struct RunArgs {
     /// The graph to run; the file's last graph by default.
     #[arg(long)]
     pub entry: Option<String>,
+    /// Threads the JIT splits each kernel across (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Also run the interpreter and fail when an output differs beyond its
+    /// dtype's tolerance.
+    #[arg(long)]
+    pub check: bool,
+    /// Time this many runs and print compile time and median/min run time.
+    #[arg(long, value_name = "RUNS")]
+    pub bench: Option<usize>,
+    /// Who multiplies matrices: the JIT's own micro-kernel or the
+    /// matrixmultiply crate (the JIT still runs prologues and epilogues).
+    #[arg(long, value_enum, default_value_t = GemmChoice::Jit)]
+    pub gemm: GemmChoice,
+    #[arg(long, value_enum, default_value_t = RunFormat::Text)]
+    pub format: RunFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GemmChoice {
+    Jit,
+    Library,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RunFormat {
+    Text,
+    Json,
 }
 
 fn parse_input(text: &str) -> Result<(String, PathBuf), String> {
@@ -44,9 +74,10 @@ fn parse_input(text: &str) -> Result<(String, PathBuf), String> {
 }
 
 pub fn run(args: &RunArgs) -> Result<String, Failure> {
-    if !args.reference {
+    let started = std::time::Instant::now();
+    if args.reference && (args.check || args.bench.is_some()) {
         return Err(Failure::Usage(
-            "only the reference interpreter can run models so far: pass --reference (the Cranelift JIT is issue 6)".into(),
+            "--check and --bench time and check the JIT: leave out --reference".into(),
         ));
     }
     let catalog = load::catalog()?;
@@ -85,6 +116,17 @@ pub fn run(args: &RunArgs) -> Result<String, Failure> {
     }
     interp::check_size(graph).map_err(|e| Failure::Input(format!("error: {}: {e}\n", args.file)))?;
     let inputs = collect_inputs(graph, &mut given, args.seed)?;
+    if !args.reference {
+        let notes: String = loaded.notes.iter().map(|n| format!("note: {n}\n")).collect();
+        let (names, outputs, summary) = jit::run(args, graph, &catalog, inputs, started, &notes)?;
+        if let Some(dir) = &args.out {
+            write_outputs(dir, &names, &outputs)?;
+        }
+        return Ok(match args.format {
+            RunFormat::Json => summary,
+            RunFormat::Text => report(&names, &outputs, args.out.as_deref()) + &summary,
+        });
+    }
     let outputs = interp::run(&catalog, graph, inputs, &BTreeMap::new(), args.seed).map_err(|e| {
         let notes: String = loaded.notes.iter().map(|n| format!("note: {n}\n")).collect();
         Failure::Input(format!("error: {}: {e}\n{notes}", args.file))

@@ -1,0 +1,109 @@
+//! The JIT side of `opfuse run`: optimize for the CPU, compile every
+//! kernel with Cranelift, run, and optionally check against the
+//! interpreter and time repeated runs.
+
+use std::fmt::Write;
+use std::time::{Duration, Instant};
+
+use opfuse_egraph::{optimize, CpuRoofline, Limits};
+use opfuse_ir::{Tensor, VerifiedGraph};
+use opfuse_jit::{check, compile, params_of, GemmPath, Options};
+use opfuse_ops::{interp, Catalog};
+
+use super::run::{GemmChoice, RunArgs, RunFormat};
+use crate::Failure;
+
+/// The output names, the outputs, and the summary to print after them.
+pub fn run(
+    args: &RunArgs,
+    graph: &VerifiedGraph,
+    catalog: &Catalog,
+    inputs: Vec<Tensor>,
+    started: Instant,
+    notes: &str,
+) -> Result<(Vec<String>, Vec<Tensor>, String), Failure> {
+    let fail = |e: &dyn std::fmt::Display| Failure::Input(format!("error: {}: {e}\n{notes}", args.file));
+    let optimized = optimize(graph, catalog, None, &CpuRoofline::assumed(), &Limits::default()).map_err(|e| fail(&e))?;
+    let kernels: Vec<_> = optimized.kernels.iter().map(|k| k.nodes.clone()).collect();
+    let mut executable = compile(optimized.graph, &kernels, catalog.clone()).map_err(|e| fail(&e))?;
+    let params = params_of(graph, args.seed);
+    executable.bind(&params).map_err(|e| fail(&e))?;
+    let compile_time = started.elapsed();
+    let options = Options {
+        threads: args
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1),
+        gemm: match args.gemm {
+            GemmChoice::Jit => GemmPath::Jit,
+            GemmChoice::Library => GemmPath::Library,
+        },
+    };
+    let mut times = Vec::new();
+    let mut timed = |inputs: Vec<Tensor>| {
+        let result = executable.run(inputs, &options);
+        if let Ok(run) = &result {
+            times.push(run.compute);
+        }
+        result
+    };
+    let first = timed(inputs.clone()).map_err(|e| fail(&e))?;
+    for _ in 1..args.bench.unwrap_or(1) {
+        timed(inputs.clone()).map_err(|e| fail(&e))?;
+    }
+    let mut text = String::new();
+    if args.check {
+        let expected = interp::run(catalog, graph, inputs, &params, args.seed).map_err(|e| fail(&e))?;
+        let names: Vec<String> = graph.outputs.iter().map(|&id| graph.value_name(id)).collect();
+        if let Some(m) = check::compare(&expected, &first.outputs) {
+            let name = names.get(m.output).map_or("?", String::as_str);
+            return Err(Failure::Input(format!(
+                "error: the JIT differs from the interpreter: output `{name}` element {} is {} where the interpreter gives {} (tolerance {:e})\n",
+                m.index, m.found, m.expected, m.tolerance
+            )));
+        }
+        let _ = writeln!(text, "check: every output matches the interpreter within its dtype's tolerance");
+    }
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let median = times.get(times.len() / 2).copied().unwrap_or_default();
+    let min = times.first().copied().unwrap_or_default();
+    let names = graph.outputs.iter().map(|&id| graph.value_name(id)).collect();
+    if args.format == RunFormat::Json {
+        let json = serde_json::json!({
+            "compile_ms": ms(compile_time),
+            "median_ms": ms(median),
+            "min_ms": ms(min),
+            "peak_bytes": first.peak_bytes,
+        });
+        return Ok((names, first.outputs, format!("{json:#}\n")));
+    }
+    let (jit_stages, interpreted) = executable.stage_counts();
+    let _ = write!(text, "jit: {} kernels, {jit_stages} compiled stages", kernels.len());
+    match executable.interpreted_ops().as_slice() {
+        [] => {}
+        ops => {
+            let _ = write!(text, ", {interpreted} through the interpreter ({})", ops.join(", "));
+        }
+    }
+    let _ = writeln!(
+        text,
+        "; compile {:.1} ms (parse, optimize, JIT), {} threads",
+        ms(compile_time),
+        options.threads
+    );
+    let _ = writeln!(
+        text,
+        "memory: peak {} bytes of buffers, against {} bytes for every value kept apart",
+        first.peak_bytes, first.total_bytes
+    );
+    if let Some(runs) = args.bench {
+        let _ = writeln!(
+            text,
+            "bench: {runs} runs, median {:.3} ms, min {:.3} ms (the kernels, without converting inputs and outputs)",
+            ms(median),
+            ms(min)
+        );
+    }
+    Ok((names, first.outputs, text))
+}
