@@ -13,7 +13,7 @@ use crate::codegen::{CodegenError, Jit, Kernel};
 use crate::gemm::{Gemm, GemmError, GemmPath};
 use crate::lower::{lower, Stage};
 use crate::plan::{last_uses, Pool};
-use crate::program::Matmul;
+use crate::program::{Access, Conv2d, Matmul};
 
 #[derive(Debug, thiserror::Error)]
 pub enum JitError {
@@ -54,6 +54,16 @@ enum Ready {
     },
     Matmul {
         program: Matmul,
+        epilogue: Option<Kernel>,
+        inputs: Vec<ValueId>,
+        output: ValueId,
+        len: usize,
+    },
+    Conv {
+        conv: Conv2d,
+        /// The matmul of w and the im2col scratch (the buffer after the output).
+        product: Matmul,
+        bias: bool,
         epilogue: Option<Kernel>,
         inputs: Vec<ValueId>,
         output: ValueId,
@@ -143,6 +153,45 @@ pub fn compile(graph: VerifiedGraph, kernels: &[Vec<NodeId>], catalog: Catalog) 
                     inputs,
                     output,
                     len,
+                }
+            }
+            Stage::Conv {
+                conv,
+                bias,
+                epilogue,
+                inputs,
+                output,
+            } => {
+                let epilogue = match &epilogue {
+                    Some(epilogue) => Some(jit.compile_elementwise(&epilogue.program, inputs.len())?),
+                    None => None,
+                };
+                let (taps, pixels) = (conv.taps(), conv.pixels());
+                let product = Matmul {
+                    batch: vec![conv.batch],
+                    m: conv.filters,
+                    n: pixels,
+                    k: taps,
+                    a: Access {
+                        buffer: 1,
+                        offset: 0,
+                        strides: vec![0, taps as isize, 1],
+                    },
+                    b: Access {
+                        buffer: inputs.len() + 1,
+                        offset: 0,
+                        strides: vec![(taps * pixels) as isize, pixels as isize, 1],
+                    },
+                    epilogue: None,
+                };
+                Ready::Conv {
+                    len: conv.batch * conv.filters * pixels,
+                    conv,
+                    product,
+                    bias,
+                    epilogue,
+                    inputs,
+                    output,
                 }
             }
             Stage::Interpret { node } => Ready::Interpret { node },
@@ -332,7 +381,8 @@ impl Executable {
             Ready::Interpret { node } => return self.interpret(*node, values),
             Ready::Elementwise { inputs, output, len, .. }
             | Ready::Rows { inputs, output, len, .. }
-            | Ready::Matmul { inputs, output, len, .. } => (inputs, *output, *len),
+            | Ready::Matmul { inputs, output, len, .. }
+            | Ready::Conv { inputs, output, len, .. } => (inputs, *output, *len),
         };
         for &input in inputs {
             Self::ensure_buffer(values, pool, input)?;
@@ -344,6 +394,21 @@ impl Executable {
             pointers.push(buffer.as_ptr().cast_mut());
         }
         pointers.push(out.as_mut_ptr());
+        let mut scratch = match stage {
+            Ready::Conv { conv, inputs, .. } => {
+                let x = inputs
+                    .first()
+                    .and_then(|x| values.buffers.get(x))
+                    .ok_or(JitError::Missing(output))?;
+                let mut cols = pool.take(conv.batch * conv.taps() * conv.pixels());
+                conv.im2col(x, &mut cols);
+                Some(cols)
+            }
+            _ => None,
+        };
+        if let Some(cols) = scratch.as_mut() {
+            pointers.push(cols.as_mut_ptr());
+        }
         let pointers = Pointers(pointers);
         let threads = options.threads;
         match stage {
@@ -401,7 +466,52 @@ impl Executable {
                     return Err(e.into());
                 }
             }
+            Ready::Conv {
+                conv,
+                product,
+                bias,
+                epilogue,
+                ..
+            } => {
+                let pixels = conv.pixels();
+                let filters = conv.filters;
+                let output_index = inputs.len();
+                let apply = |start: usize, end: usize| {
+                    // SAFETY: the GEMM has just finished this block of output
+                    // elements; the bias buffer holds one value per filter.
+                    unsafe {
+                        let out = *pointers.ptr().add(output_index);
+                        if *bias {
+                            let bias = *pointers.ptr().add(2);
+                            for i in start..end {
+                                *out.add(i) += *bias.add((i / pixels.max(1)) % filters.max(1));
+                            }
+                        }
+                        if let Some(kernel) = epilogue {
+                            kernel.call(pointers.ptr(), start, end);
+                        }
+                    }
+                };
+                let rows = conv.batch * filters;
+                let failure = std::sync::Mutex::new(None);
+                parallel(threads, rows, 1, |range| {
+                    // SAFETY: as for a matmul; the scratch holds the im2col
+                    // matrix the product's second access reads.
+                    let result = unsafe { self.gemm.run(product, pointers.ptr(), output_index, options.gemm, range, &apply) };
+                    if let Err(e) = result {
+                        if let Ok(mut slot) = failure.lock() {
+                            *slot = Some(e);
+                        }
+                    }
+                });
+                if let Some(e) = failure.into_inner().ok().flatten() {
+                    return Err(e.into());
+                }
+            }
             Ready::Interpret { .. } => {}
+        }
+        if let Some(cols) = scratch {
+            pool.give(cols);
         }
         values.buffers.insert(output, out);
         Ok(())

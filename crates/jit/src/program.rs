@@ -195,3 +195,86 @@ pub struct Epilogue {
     /// output buffer and its strides are the contiguous ones.
     pub accumulator: usize,
 }
+
+/// A 2-D convolution `x [n, c, h, w] * w [m, c, kh, kw] -> [n, m, oh, ow]`
+/// (one group), run as im2col into a scratch buffer and a matmul; the
+/// bias is added and the epilogue applied to each block of output rows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conv2d {
+    pub batch: usize,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub filters: usize,
+    pub kernel: [usize; 2],
+    pub out: [usize; 2],
+    pub strides: [usize; 2],
+    /// Top and left padding.
+    pub pads: [usize; 2],
+    pub dilations: [usize; 2],
+}
+
+impl Conv2d {
+    /// Rows of the im2col matrix: one per input channel and kernel tap.
+    pub fn taps(&self) -> usize {
+        self.channels * self.kernel[0] * self.kernel[1]
+    }
+
+    /// Output pixels per image.
+    pub fn pixels(&self) -> usize {
+        self.out[0] * self.out[1]
+    }
+
+    /// Fills `cols` (`[batch, taps, pixels]`, row-major) from `x`
+    /// (`[batch, channels, height, width]`), zero outside the image.
+    pub fn im2col(&self, x: &[f32], cols: &mut [f32]) {
+        let (taps, pixels) = (self.taps(), self.pixels());
+        let image = self.channels * self.height * self.width;
+        for (b, block) in cols.chunks_mut(taps * pixels).enumerate().take(self.batch) {
+            for (tap, row) in block.chunks_mut(pixels).enumerate() {
+                let (c, rest) = (tap / (self.kernel[0] * self.kernel[1]), tap % (self.kernel[0] * self.kernel[1]));
+                let (ky, kx) = (rest / self.kernel[1], rest % self.kernel[1]);
+                for (p, slot) in row.iter_mut().enumerate() {
+                    let (oy, ox) = (p / self.out[1], p % self.out[1]);
+                    let y = (oy * self.strides[0] + ky * self.dilations[0]).checked_sub(self.pads[0]);
+                    let xx = (ox * self.strides[1] + kx * self.dilations[1]).checked_sub(self.pads[1]);
+                    *slot = match (y, xx) {
+                        (Some(y), Some(xx)) if y < self.height && xx < self.width => {
+                            x.get(b * image + (c * self.height + y) * self.width + xx).copied().unwrap_or(0.0)
+                        }
+                        _ => 0.0,
+                    };
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Conv2d;
+
+    #[test]
+    fn im2col_reads_each_tap_with_zero_padding() {
+        // One 3x3 image, one channel, a 2x2 kernel, padding 1: 4x4 outputs.
+        let conv = Conv2d {
+            batch: 1,
+            channels: 1,
+            height: 3,
+            width: 3,
+            filters: 1,
+            kernel: [2, 2],
+            out: [4, 4],
+            strides: [1, 1],
+            pads: [1, 1],
+            dilations: [1, 1],
+        };
+        let x: Vec<f32> = (1..=9).map(|v| v as f32).collect();
+        let mut cols = vec![f32::NAN; conv.taps() * conv.pixels()];
+        conv.im2col(&x, &mut cols);
+        // Tap (0, 0) reads x[oy - 1, ox - 1]: the first row and column are padding.
+        assert_eq!(&cols[..8], &[0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 2.0, 3.0]);
+        // Tap (1, 1) reads x[oy, ox]: the last row and column fall outside.
+        assert_eq!(&cols[48..56], &[1.0, 2.0, 3.0, 0.0, 4.0, 5.0, 6.0, 0.0]);
+    }
+}

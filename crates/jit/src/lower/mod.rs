@@ -17,7 +17,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use opfuse_ir::{Attr, Graph, NodeId, ValueDef, ValueId};
 
-use crate::program::{Access, Elementwise, Epilogue, Matmul, RowOp, Rows, Step};
+use crate::program::{Access, Conv2d, Elementwise, Epilogue, Matmul, RowOp, Rows, Step};
 use map::IndexMap;
 
 /// One step of execution.
@@ -41,6 +41,14 @@ pub enum Stage {
         inputs: Vec<ValueId>,
         output: ValueId,
     },
+    /// A 2-D convolution; `inputs` start with x, w and the bias if any.
+    Conv {
+        conv: Conv2d,
+        bias: bool,
+        epilogue: Option<Epilogue>,
+        inputs: Vec<ValueId>,
+        output: ValueId,
+    },
     /// A node the JIT has no path for, run by the reference interpreter.
     Interpret { node: NodeId },
 }
@@ -49,7 +57,9 @@ impl Stage {
     /// The values the stage reads.
     pub fn reads(&self, graph: &Graph) -> Vec<ValueId> {
         match self {
-            Stage::Elementwise { inputs, .. } | Stage::Rows { inputs, .. } | Stage::Matmul { inputs, .. } => inputs.clone(),
+            Stage::Elementwise { inputs, .. } | Stage::Rows { inputs, .. } | Stage::Matmul { inputs, .. } | Stage::Conv { inputs, .. } => {
+                inputs.clone()
+            }
             Stage::Interpret { node } => graph.node(*node).map(|n| n.inputs.clone()).unwrap_or_default(),
         }
     }
@@ -57,7 +67,9 @@ impl Stage {
     /// The values the stage writes.
     pub fn writes(&self, graph: &Graph) -> Vec<ValueId> {
         match self {
-            Stage::Elementwise { output, .. } | Stage::Rows { output, .. } | Stage::Matmul { output, .. } => vec![*output],
+            Stage::Elementwise { output, .. } | Stage::Rows { output, .. } | Stage::Matmul { output, .. } | Stage::Conv { output, .. } => {
+                vec![*output]
+            }
             Stage::Interpret { node } => graph.node(*node).map(|n| n.outputs.clone()).unwrap_or_default(),
         }
     }
@@ -209,6 +221,7 @@ impl<'g> Group<'g> {
         }
         match n.op.name() {
             "matmul" | "batch_matmul" | "gemm" => self.matmul(node, value),
+            "conv" => self.conv(node, value),
             "softmax" | "layer_norm" | "rms_norm" | "sum" | "mean" | "reduce_max" | "reduce_min" => self.rows(node, value),
             op if !ops::lowers(op) && !VIEWS.contains(&op) => Err(Need::Interpret(node)),
             _ => {
@@ -291,6 +304,80 @@ impl<'g> Group<'g> {
         Ok(Stage::Matmul {
             program,
             inputs: builder.buffers,
+            output: value,
+        })
+    }
+
+    /// A 2-D convolution of one group on buffered x and w (a view would
+    /// first have to be gathered anyway).
+    fn conv(&self, node: NodeId, value: ValueId) -> Result<Stage, Need> {
+        let graph = self.graph;
+        let n = graph.node(node).ok_or(Need::Interpret(node))?;
+        let interpret = || Need::Interpret(node);
+        let ints = |key: &str, default: [i64; 2]| -> Option<[usize; 2]> {
+            let list = n
+                .attrs
+                .get(key)
+                .and_then(Attr::as_ints)
+                .filter(|l| !l.is_empty())
+                .unwrap_or(default.to_vec());
+            match list.as_slice() {
+                [a, b] => Some([usize::try_from(*a).ok()?, usize::try_from(*b).ok()?]),
+                _ => None,
+            }
+        };
+        let auto_pad = n.attrs.get("auto_pad").and_then(Attr::as_str).unwrap_or("NOTSET");
+        let groups = n.attrs.get("groups").and_then(Attr::as_int).unwrap_or(1);
+        let pads = n.attrs.get("pads").and_then(Attr::as_ints).unwrap_or_default();
+        let pads = match pads.as_slice() {
+            [] => [0, 0],
+            [top, left, _, _] => [
+                usize::try_from(*top).map_err(|_| interpret())?,
+                usize::try_from(*left).map_err(|_| interpret())?,
+            ],
+            _ => return Err(interpret()),
+        };
+        let (strides, dilations) = (
+            ints("strides", [1, 1]).ok_or_else(interpret)?,
+            ints("dilations", [1, 1]).ok_or_else(interpret)?,
+        );
+        let (x, w) = match n.inputs.as_slice() {
+            [x, w] | [x, w, _] => (*x, *w),
+            _ => return Err(interpret()),
+        };
+        let size = |d: &u64| usize::try_from(*d).map_err(|_| interpret());
+        let dims4 = |v: ValueId| -> Result<[usize; 4], Need> {
+            match dims(graph, v) {
+                [a, b, c, d] => Ok([size(a)?, size(b)?, size(c)?, size(d)?]),
+                _ => Err(interpret()),
+            }
+        };
+        let ([batch, channels, height, width], [filters, _, kh, kw], [_, _, oh, ow]) = (dims4(x)?, dims4(w)?, dims4(value)?);
+        let computed = graph.ty(value).is_some_and(|t| ops::computes(t.dtype));
+        if groups != 1 || auto_pad != "NOTSET" || !computed {
+            return Err(interpret());
+        }
+        for operand in &n.inputs {
+            if !self.buffered.contains(operand) && self.produced.contains_key(operand) {
+                return Err(Need::Buffer(*operand));
+            }
+        }
+        Ok(Stage::Conv {
+            conv: Conv2d {
+                batch,
+                channels,
+                height,
+                width,
+                filters,
+                kernel: [kh, kw],
+                out: [oh, ow],
+                strides,
+                pads,
+                dilations,
+            },
+            bias: n.inputs.len() == 3,
+            epilogue: None,
+            inputs: n.inputs.clone(),
             output: value,
         })
     }
@@ -425,6 +512,15 @@ impl<'a, 'g> Builder<'a, 'g> {
         if !self.is_buffer(value) {
             return Err(Need::Buffer(value));
         }
+        // A one-element param with data (an ONNX scalar initializer) is a
+        // constant of the program: the code generator then specializes on it
+        // (`pow(x, 2)` as a product).
+        if let Some(tensor) = self.group.graph.param_data.get(&value) {
+            if let [constant] = tensor.data() {
+                self.steps.push(Step::Const(*constant as f32));
+                return Ok(self.steps.len() - 1);
+            }
+        }
         let (offset, strides) = map.linear(shape).ok_or(Need::Buffer(value))?;
         let buffer = match self.buffers.iter().position(|&b| b == value) {
             Some(position) => position,
@@ -526,6 +622,22 @@ fn fuse_epilogues(stages: Vec<Stage>, external: &HashSet<ValueId>, graph: &Graph
                         inputs,
                         output: *ew_output,
                     }
+                })
+            }
+            Some(Stage::Conv {
+                conv,
+                bias,
+                epilogue: None,
+                inputs,
+                output,
+            }) if private(*output) => {
+                let shape = [conv.batch, conv.filters, conv.out[0], conv.out[1]];
+                epilogue_of(&shape, inputs, *output, ew, ew_inputs).map(|(inputs, epilogue)| Stage::Conv {
+                    conv: conv.clone(),
+                    bias: *bias,
+                    epilogue: Some(epilogue),
+                    inputs,
+                    output: *ew_output,
                 })
             }
             Some(Stage::Rows {
@@ -665,6 +777,7 @@ mod tests {
                 Stage::Rows { .. } => "rows",
                 Stage::Matmul { program, .. } if program.epilogue.is_some() => "matmul+epilogue",
                 Stage::Matmul { .. } => "matmul",
+                Stage::Conv { .. } => "conv",
                 Stage::Interpret { .. } => "interpret",
             })
             .collect()
@@ -701,6 +814,21 @@ mod tests {
         let normed = b.op("rms_norm", &[], &[sum, g]);
         let out = b.op("tanh", &[], &[normed]);
         assert_eq!(kinds(&b.stages(out)), ["rows+epilogue"]);
+    }
+
+    #[test]
+    fn a_conv_with_bias_takes_its_activation_as_an_epilogue() {
+        let mut b = Builder::new();
+        let (x, w, bias) = (b.input("x", &[1, 3, 6, 6]), b.input("w", &[4, 3, 3, 3]), b.input("b", &[4]));
+        let pads = Attr::List(vec![Attr::Int(1); 4]);
+        let y = b.op("conv", &[("pads", pads)], &[x, w, bias]);
+        let out = b.op("relu", &[], &[y]);
+        let stages = b.stages(out);
+        let [Stage::Conv { conv, bias, epilogue, .. }] = stages.as_slice() else {
+            panic!("{stages:?}")
+        };
+        assert!(*bias && epilogue.is_some());
+        assert_eq!((conv.taps(), conv.pixels()), (27, 36));
     }
 
     #[test]
