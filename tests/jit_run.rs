@@ -62,8 +62,9 @@ fn an_opaque_op_fails_as_under_the_interpreter() {
 
 #[test]
 fn the_report_names_interpreted_ops_and_memory() {
-    let stdout = checked("examples/peers/resnet_block.opf", &["--dim", "C=3", "--dim", "HW=5"]);
-    assert!(stdout.contains("through the interpreter (conv"), "{stdout}");
+    let dims = ["--dim", "S=6", "--dim", "H=24", "--dim", "NH=2"];
+    let stdout = checked("examples/peers/bert_attention.opf", &dims);
+    assert!(stdout.contains("1 through the interpreter (scaled_dot_product_attention)"), "{stdout}");
     assert!(stdout.contains("memory: peak"), "{stdout}");
 }
 
