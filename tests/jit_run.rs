@@ -64,7 +64,10 @@ fn an_opaque_op_fails_as_under_the_interpreter() {
 fn the_report_names_interpreted_ops_and_memory() {
     let dims = ["--dim", "S=6", "--dim", "H=24", "--dim", "NH=2"];
     let stdout = checked("examples/peers/bert_attention.opf", &dims);
-    assert!(stdout.contains("1 through the interpreter (scaled_dot_product_attention)"), "{stdout}");
+    assert!(
+        stdout.contains("1 through the interpreter (scaled_dot_product_attention)"),
+        "{stdout}"
+    );
     assert!(stdout.contains("memory: peak"), "{stdout}");
 }
 

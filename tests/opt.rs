@@ -8,23 +8,10 @@ use std::collections::BTreeMap;
 
 use opfuse_egraph::{optimize, AscendModel, CpuRoofline, Limits};
 use opfuse_ir::{verify, Attr, Attrs, DType, Graph, Op, TensorType, ValueId, VerifiedGraph};
+use opfuse_jit::check::tolerance;
 use opfuse_ops::interp::{random_tensor, run};
 use opfuse_ops::{Catalog, Chip};
 use proptest::prelude::*;
-
-/// How far an optimized output may stray from the original, per dtype, as a
-/// fraction of the output's largest magnitude: rewrites reorder rounding (a fused rms_norm computes its statistics in
-/// f64 where the primitive form rounds each step), so low-precision types
-/// get the tolerance of a few roundings of their epsilon.
-fn tolerance(dtype: DType) -> f64 {
-    match dtype {
-        DType::F64 => 1e-9,
-        DType::F32 => 1e-4,
-        DType::F16 => 2e-2,
-        DType::BF16 => 8e-2,
-        _ => 0.0,
-    }
-}
 
 fn catalog() -> Catalog {
     Catalog::builtin().expect("the built-in catalog loads")

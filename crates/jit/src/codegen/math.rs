@@ -877,6 +877,21 @@ mod tests {
         failures
     }
 
+    /// Bounds in ulps of the correctly rounded f32 result, measured on an
+    /// x86-64 host with and without FMA (see the module documentation).
+    const BOUNDS: [(Unary, f64); 10] = [
+        (Unary::Exp, 1.5),
+        (Unary::Log, 1.5),
+        (Unary::Tanh, 2.0),
+        (Unary::Erf, 3.0),
+        (Unary::Sigmoid, 3.0),
+        (Unary::Silu, 3.5),
+        (Unary::Gelu, 5.5),
+        (Unary::GeluTanh, 4.5),
+        (Unary::Sin, 0.51),
+        (Unary::Cos, 0.51),
+    ];
+
     /// Max error of every transcendental over the whole f32 range, on the
     /// vector and the scalar path, against f64 references. Run with
     /// `--nocapture` to read the table.
@@ -884,26 +899,12 @@ mod tests {
     fn accuracy() {
         let mut jit = Jit::new().expect("jit");
         let xs = sweep();
-        // Bounds in ulps of the correctly rounded f32 result, measured on
-        // an x86-64 host with FMA (see the module documentation).
-        let bounds = [
-            (Unary::Exp, 1.5),
-            (Unary::Log, 1.5),
-            (Unary::Tanh, 2.0),
-            (Unary::Erf, 3.0),
-            (Unary::Sigmoid, 3.0),
-            (Unary::Silu, 3.5),
-            (Unary::Gelu, 5.5),
-            (Unary::GeluTanh, 4.5),
-            (Unary::Sin, 0.51),
-            (Unary::Cos, 0.51),
-        ];
         println!(
             "{} inputs (every 4099th f32 bit pattern and special values), FMA: {}",
             xs.len(),
             jit.has_fma()
         );
-        let failures = check_accuracy(&mut jit, &xs, &bounds);
+        let failures = check_accuracy(&mut jit, &xs, &BOUNDS);
         assert!(failures.is_empty(), "{failures:?}");
     }
 
@@ -914,19 +915,7 @@ mod tests {
         let mut jit = Jit::without_fma().expect("jit");
         assert!(!jit.has_fma());
         let xs = sweep();
-        let bounds = [
-            (Unary::Exp, 1.5),
-            (Unary::Log, 1.5),
-            (Unary::Tanh, 2.0),
-            (Unary::Erf, 3.0),
-            (Unary::Sigmoid, 3.0),
-            (Unary::Silu, 3.5),
-            (Unary::Gelu, 5.5),
-            (Unary::GeluTanh, 4.5),
-            (Unary::Sin, 0.51),
-            (Unary::Cos, 0.51),
-        ];
-        let failures = check_accuracy(&mut jit, &xs, &bounds);
+        let failures = check_accuracy(&mut jit, &xs, &BOUNDS);
         assert!(failures.is_empty(), "{failures:?}");
     }
 
