@@ -72,6 +72,16 @@ fn the_report_names_interpreted_ops_and_memory() {
 }
 
 #[test]
+fn weight_preprocessing_runs_once() {
+    // The folded batch-norm weights of the ResNet block depend on params only.
+    let stdout = checked(
+        "examples/peers/resnet_block.opf",
+        &["--dim", "C=3", "--dim", "HW=5", "--bench", "3"],
+    );
+    assert!(stdout.contains("on weights alone, run once when the params are bound"), "{stdout}");
+}
+
+#[test]
 fn bench_json_has_the_timings() {
     let run = support::opfuse(&[
         "run",

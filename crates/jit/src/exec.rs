@@ -3,7 +3,7 @@
 //! JIT path run through the reference interpreter on tensors; values cross
 //! between the two representations when a stage needs the other one.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 
 use opfuse_ir::{Graph, NodeId, Op, Tensor, TensorType, ValueId, VerifiedGraph};
@@ -83,8 +83,13 @@ pub struct Executable {
     // The compiled code lives as long as the kernels that point into it.
     _jit: Jit,
     gemm: Gemm,
-    /// The params, converted once and kept between runs.
+    /// The params and what stages compute from params alone (weight
+    /// preprocessing: folded batch-norm, concatenated weights), computed
+    /// once when the params are bound and kept between runs.
     params: Values,
+    weights: HashSet<ValueId>,
+    /// Which stages compute from weights alone (run at bind time only).
+    preprocessing: Vec<bool>,
     /// Buffers kept between runs, so a second run allocates nothing.
     pool: Pool,
 }
@@ -105,6 +110,15 @@ pub struct Run {
 pub fn compile(graph: VerifiedGraph, kernels: &[Vec<NodeId>], catalog: Catalog) -> Result<Executable, JitError> {
     let stages = lower(&graph, kernels);
     let released = last_uses(&graph, &stages);
+    let mut weights: HashSet<ValueId> = graph.params.iter().copied().collect();
+    let mut preprocessing = Vec::with_capacity(stages.len());
+    for stage in &stages {
+        let from_weights = stage.reads(&graph).iter().all(|v| weights.contains(v));
+        if from_weights {
+            weights.extend(stage.writes(&graph));
+        }
+        preprocessing.push(from_weights);
+    }
     let mut jit = Jit::new()?;
     let gemm = Gemm::new()?;
     let mut ready = Vec::with_capacity(stages.len());
@@ -202,6 +216,8 @@ pub fn compile(graph: VerifiedGraph, kernels: &[Vec<NodeId>], catalog: Catalog) 
         catalog,
         stages: ready,
         released,
+        weights,
+        preprocessing,
         _jit: jit,
         gemm,
         params: Values::default(),
@@ -265,6 +281,11 @@ impl Executable {
         ops
     }
 
+    /// Stages that compute from the weights alone, run once at bind time.
+    pub fn preprocessing_stages(&self) -> usize {
+        self.preprocessing.iter().filter(|&&p| p).count()
+    }
+
     /// Stages run by the JIT and by the interpreter.
     pub fn stage_counts(&self) -> (usize, usize) {
         let interpreted = self.stages.iter().filter(|s| matches!(s, Ready::Interpret { .. })).count();
@@ -272,8 +293,8 @@ impl Executable {
     }
 
     /// Binds the params by name (else the graph's own data), converted once
-    /// for every later run.
-    pub fn bind(&mut self, params: &BTreeMap<String, Tensor>) -> Result<(), JitError> {
+    /// for every later run, and runs the stages that compute from them alone.
+    pub fn bind(&mut self, params: &BTreeMap<String, Tensor>, options: &Options) -> Result<(), JitError> {
         let graph: &Graph = &self.graph;
         let mut bound = Values::default();
         for &id in &graph.params {
@@ -288,7 +309,12 @@ impl Executable {
             bound.buffers.insert(id, tensor.data().iter().map(|&x| x as f32).collect());
             bound.tensors.insert(id, tensor.clone());
         }
+        let mut pool = std::mem::take(&mut self.pool);
+        for (stage, _) in self.stages.iter().zip(&self.preprocessing).filter(|(_, &p)| p) {
+            self.run_stage(stage, &mut bound, &mut pool, options)?;
+        }
         self.params = bound;
+        self.pool = pool;
         Ok(())
     }
 
@@ -303,8 +329,8 @@ impl Executable {
                 pool.give(buffer);
             }
         }
-        values.buffers.retain(|id, _| graph.params.contains(id));
-        values.tensors.retain(|id, _| graph.params.contains(id));
+        values.buffers.retain(|id, _| self.weights.contains(id));
+        values.tensors.retain(|id, _| self.weights.contains(id));
         self.params = values;
         self.pool = pool;
         result
@@ -317,9 +343,12 @@ impl Executable {
         }
         let started = std::time::Instant::now();
         for (index, stage) in self.stages.iter().enumerate() {
+            if self.preprocessing.get(index) == Some(&true) {
+                continue;
+            }
             self.run_stage(stage, values, pool, options)?;
             for value in self.released.get(index).into_iter().flatten() {
-                if graph.params.contains(value) {
+                if self.weights.contains(value) {
                     continue;
                 }
                 if let Some(buffer) = values.buffers.remove(value) {
@@ -401,7 +430,13 @@ impl Executable {
                     .and_then(|x| values.buffers.get(x))
                     .ok_or(JitError::Missing(output))?;
                 let mut cols = pool.take(conv.batch * conv.taps() * conv.pixels());
-                conv.im2col(x, &mut cols);
+                let pixels = conv.pixels().max(1);
+                let rows_per_thread = (conv.batch * conv.taps()).div_ceil(options.threads.max(1)).max(1);
+                std::thread::scope(|scope| {
+                    for (index, chunk) in cols.chunks_mut(rows_per_thread * pixels).enumerate() {
+                        scope.spawn(move || conv.im2col_rows(x, index * rows_per_thread, chunk));
+                    }
+                });
                 Some(cols)
             }
             _ => None,

@@ -228,20 +228,32 @@ impl Conv2d {
     /// Fills `cols` (`[batch, taps, pixels]`, row-major) from `x`
     /// (`[batch, channels, height, width]`), zero outside the image.
     pub fn im2col(&self, x: &[f32], cols: &mut [f32]) {
-        let (taps, pixels) = (self.taps(), self.pixels());
+        self.im2col_rows(x, 0, cols);
+    }
+
+    /// Fills the rows of the im2col matrix from row `first` on (a row is one
+    /// image and tap, `pixels` long) into `rows`, so threads can split it.
+    pub fn im2col_rows(&self, x: &[f32], first: usize, rows: &mut [f32]) {
+        let (taps, area) = (self.taps().max(1), self.kernel[0] * self.kernel[1]);
         let image = self.channels * self.height * self.width;
-        for (b, block) in cols.chunks_mut(taps * pixels).enumerate().take(self.batch) {
-            for (tap, row) in block.chunks_mut(pixels).enumerate() {
-                let (c, rest) = (tap / (self.kernel[0] * self.kernel[1]), tap % (self.kernel[0] * self.kernel[1]));
-                let (ky, kx) = (rest / self.kernel[1], rest % self.kernel[1]);
-                for (p, slot) in row.iter_mut().enumerate() {
-                    let (oy, ox) = (p / self.out[1], p % self.out[1]);
-                    let y = (oy * self.strides[0] + ky * self.dilations[0]).checked_sub(self.pads[0]);
-                    let xx = (ox * self.strides[1] + kx * self.dilations[1]).checked_sub(self.pads[1]);
+        for (offset, row) in rows.chunks_mut(self.pixels().max(1)).enumerate() {
+            let (b, tap) = ((first + offset) / taps, (first + offset) % taps);
+            let (c, ky, kx) = (
+                tap / area.max(1),
+                (tap % area.max(1)) / self.kernel[1].max(1),
+                tap % self.kernel[1].max(1),
+            );
+            let plane = x.get(b * image + c * self.height * self.width..).unwrap_or_default();
+            for (oy, line) in row.chunks_mut(self.out[1].max(1)).enumerate() {
+                let y = (oy * self.strides[0] + ky * self.dilations[0])
+                    .checked_sub(self.pads[0])
+                    .filter(|&y| y < self.height);
+                for (ox, slot) in line.iter_mut().enumerate() {
+                    let xx = (ox * self.strides[1] + kx * self.dilations[1])
+                        .checked_sub(self.pads[1])
+                        .filter(|&v| v < self.width);
                     *slot = match (y, xx) {
-                        (Some(y), Some(xx)) if y < self.height && xx < self.width => {
-                            x.get(b * image + (c * self.height + y) * self.width + xx).copied().unwrap_or(0.0)
-                        }
+                        (Some(y), Some(xx)) => plane.get(y * self.width + xx).copied().unwrap_or(0.0),
                         _ => 0.0,
                     };
                 }

@@ -26,8 +26,6 @@ pub fn run(
     let optimized = optimize(graph, catalog, None, &CpuRoofline::assumed(), &Limits::default()).map_err(|e| fail(&e))?;
     let kernels: Vec<_> = optimized.kernels.iter().map(|k| k.nodes.clone()).collect();
     let mut executable = compile(optimized.graph, &kernels, catalog.clone()).map_err(|e| fail(&e))?;
-    let params = params_of(graph, args.seed);
-    executable.bind(&params).map_err(|e| fail(&e))?;
     let compile_time = started.elapsed();
     let options = Options {
         threads: args
@@ -39,6 +37,8 @@ pub fn run(
             GemmChoice::Library => GemmPath::Library,
         },
     };
+    let params = params_of(graph, args.seed);
+    executable.bind(&params, &options).map_err(|e| fail(&e))?;
     let mut times = Vec::new();
     let mut timed = |inputs: Vec<Tensor>| {
         let result = executable.run(inputs, &options);
@@ -80,6 +80,12 @@ pub fn run(
     }
     let (jit_stages, interpreted) = executable.stage_counts();
     let _ = write!(text, "jit: {} kernels, {jit_stages} compiled stages", kernels.len());
+    match executable.preprocessing_stages() {
+        0 => {}
+        n => {
+            let _ = write!(text, " ({n} on weights alone, run once when the params are bound)");
+        }
+    }
     match executable.interpreted_ops().as_slice() {
         [] => {}
         ops => {
