@@ -167,12 +167,13 @@ fn grown<'a>(
     }
 }
 
-/// Which of two grown kernels is better: more computing ops, then fewer
-/// inputs, then fewer views.
-fn growth_key(unit: &Unit) -> (usize, Reverse<usize>, Reverse<usize>) {
+/// Which of two grown kernels is better: fewer inputs (less traffic, and a
+/// fused op such as layer_norm beats the primitive form it replaced), then
+/// more computing ops, then fewer views.
+fn growth_key(unit: &Unit) -> (Reverse<usize>, usize, Reverse<usize>) {
     (
-        computed_ops(&unit.body),
         Reverse(unit.inputs.len()),
+        computed_ops(&unit.body),
         Reverse(view_count(&unit.body)),
     )
 }
