@@ -75,11 +75,7 @@ pub fn to_egraph(graph: &VerifiedGraph, catalog: &Catalog) -> Result<Converted, 
     for (&id, param) in leaves {
         if let Some(value) = graph.value(id) {
             let name = Symbol::from(value.name.as_deref().unwrap_or_default());
-            let constant = graph.param_data.get(&id).and_then(|t| match t.data() {
-                [single] => Some(*single),
-                _ => None,
-            });
-            egraph.analysis.declare_leaf(name, value.ty.clone(), param, constant);
+            egraph.analysis.declare_leaf(name, value.ty.clone(), param);
             classes[id.index()] = Some(egraph.add(TensorNode::Leaf(name)));
         }
     }
