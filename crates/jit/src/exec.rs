@@ -3,6 +3,7 @@
 //! JIT path run through the reference interpreter on tensors; values cross
 //! between the two representations when a stage needs the other one.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 
@@ -13,7 +14,7 @@ use crate::codegen::{CodegenError, Jit, Kernel};
 use crate::gemm::{Gemm, GemmError, GemmPath};
 use crate::lower::{lower, Stage};
 use crate::plan::{last_uses, Pool};
-use crate::program::{Access, Conv2d, Matmul};
+use crate::program::{Access, Conv2d, Epilogue, Matmul};
 
 #[derive(Debug, thiserror::Error)]
 pub enum JitError {
@@ -140,10 +141,7 @@ pub fn compile(graph: VerifiedGraph, kernels: &[Vec<NodeId>], catalog: Catalog) 
                     true => program.rows(),
                     false => program.prologue.len(),
                 };
-                let epilogue = match &epilogue {
-                    Some(epilogue) => Some(jit.compile_elementwise(&epilogue.program, inputs.len())?),
-                    None => None,
-                };
+                let epilogue = compile_epilogue(&mut jit, epilogue.as_ref(), inputs.len())?;
                 let kernel = jit.compile_rows(&program, inputs.len())?;
                 Ready::Rows {
                     // Rows of length 0 still count: a reduction writes its identity.
@@ -156,10 +154,7 @@ pub fn compile(graph: VerifiedGraph, kernels: &[Vec<NodeId>], catalog: Catalog) 
                 }
             }
             Stage::Matmul { program, inputs, output } => {
-                let epilogue = match &program.epilogue {
-                    Some(epilogue) => Some(jit.compile_elementwise(&epilogue.program, inputs.len())?),
-                    None => None,
-                };
+                let epilogue = compile_epilogue(&mut jit, program.epilogue.as_ref(), inputs.len())?;
                 let len = program.batch.iter().product::<usize>() * program.m * program.n;
                 Ready::Matmul {
                     program,
@@ -176,10 +171,7 @@ pub fn compile(graph: VerifiedGraph, kernels: &[Vec<NodeId>], catalog: Catalog) 
                 inputs,
                 output,
             } => {
-                let epilogue = match &epilogue {
-                    Some(epilogue) => Some(jit.compile_elementwise(&epilogue.program, inputs.len())?),
-                    None => None,
-                };
+                let epilogue = compile_epilogue(&mut jit, epilogue.as_ref(), inputs.len())?;
                 let (taps, pixels) = (conv.taps(), conv.pixels());
                 let product = Matmul {
                     batch: vec![conv.batch],
@@ -223,6 +215,11 @@ pub fn compile(graph: VerifiedGraph, kernels: &[Vec<NodeId>], catalog: Catalog) 
         params: Values::default(),
         pool: Pool::default(),
     })
+}
+
+/// The compiled epilogue of a stage, if it has one.
+fn compile_epilogue(jit: &mut Jit, epilogue: Option<&Epilogue>, buffers: usize) -> Result<Option<Kernel>, CodegenError> {
+    epilogue.map(|e| jit.compile_elementwise(&e.program, buffers)).transpose()
 }
 
 /// Raw buffer pointers shared by the threads of one stage. Each thread
@@ -361,7 +358,7 @@ impl Executable {
         let outputs = graph
             .outputs
             .iter()
-            .map(|&id| self.tensor(values, id))
+            .map(|&id| self.tensor(values, id).map(Cow::into_owned))
             .collect::<Result<Vec<_>, _>>()?;
         for &id in &graph.outputs {
             if let Some(buffer) = values.buffers.remove(&id) {
@@ -385,12 +382,14 @@ impl Executable {
     }
 
     /// `value` as a tensor of its declared type.
-    fn tensor(&self, values: &Values, value: ValueId) -> Result<Tensor, JitError> {
+    fn tensor<'v>(&self, values: &'v Values, value: ValueId) -> Result<Cow<'v, Tensor>, JitError> {
         if let Some(tensor) = values.tensors.get(&value) {
-            return Ok(tensor.clone());
+            return Ok(Cow::Borrowed(tensor));
         }
         let buffer = values.buffers.get(&value).ok_or(JitError::Missing(value))?;
-        Tensor::new(self.ty(value), buffer.iter().map(|&x| f64::from(x)).collect()).map_err(|_| JitError::Missing(value))
+        Tensor::new(self.ty(value), buffer.iter().map(|&x| f64::from(x)).collect())
+            .map(Cow::Owned)
+            .map_err(|_| JitError::Missing(value))
     }
 
     /// Makes sure `value` has an f32 buffer.
@@ -486,20 +485,7 @@ impl Executable {
                     }
                 };
                 let grain = (64 * 64 * 64 / (program.n * program.k).max(1)).max(1);
-                let failure = std::sync::Mutex::new(None);
-                parallel(threads, rows, grain, |range| {
-                    // SAFETY: the accesses were validated against the buffers'
-                    // sizes by lowering; threads own disjoint rows.
-                    let result = unsafe { self.gemm.run(program, pointers.ptr(), output_index, options.gemm, range, &apply) };
-                    if let Err(e) = result {
-                        if let Ok(mut slot) = failure.lock() {
-                            *slot = Some(e);
-                        }
-                    }
-                });
-                if let Some(e) = failure.into_inner().ok().flatten() {
-                    return Err(e.into());
-                }
+                self.threaded_gemm(program, &pointers, output_index, options, rows, grain, &apply)?;
             }
             Ready::Conv {
                 conv,
@@ -527,21 +513,9 @@ impl Executable {
                         }
                     }
                 };
-                let rows = conv.batch * filters;
-                let failure = std::sync::Mutex::new(None);
-                parallel(threads, rows, 1, |range| {
-                    // SAFETY: as for a matmul; the scratch holds the im2col
-                    // matrix the product's second access reads.
-                    let result = unsafe { self.gemm.run(product, pointers.ptr(), output_index, options.gemm, range, &apply) };
-                    if let Err(e) = result {
-                        if let Ok(mut slot) = failure.lock() {
-                            *slot = Some(e);
-                        }
-                    }
-                });
-                if let Some(e) = failure.into_inner().ok().flatten() {
-                    return Err(e.into());
-                }
+                // The scratch after the output holds the im2col matrix the
+                // product's second access reads.
+                self.threaded_gemm(product, &pointers, output_index, options, conv.batch * filters, 1, &apply)?;
             }
             Ready::Interpret { .. } => {}
         }
@@ -550,6 +524,36 @@ impl Executable {
         }
         values.buffers.insert(output, out);
         Ok(())
+    }
+
+    /// Runs `product` over its rows split across the threads, `apply` on
+    /// each finished block; the first failure is returned.
+    #[allow(clippy::too_many_arguments)]
+    fn threaded_gemm(
+        &self,
+        product: &Matmul,
+        pointers: &Pointers,
+        output_index: usize,
+        options: &Options,
+        rows: usize,
+        grain: usize,
+        apply: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<(), JitError> {
+        let failure = std::sync::Mutex::new(None);
+        parallel(options.threads, rows, grain, |range| {
+            // SAFETY: lowering sized every access from the verified types and
+            // the buffers from the same types; threads own disjoint rows.
+            let result = unsafe { self.gemm.run(product, pointers.ptr(), output_index, options.gemm, range, apply) };
+            if let Err(e) = result {
+                if let Ok(mut slot) = failure.lock() {
+                    *slot = Some(e);
+                }
+            }
+        });
+        match failure.into_inner().ok().flatten() {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
     }
 
     fn interpret(&self, node: NodeId, values: &mut Values) -> Result<(), JitError> {
@@ -562,8 +566,9 @@ impl Executable {
         let Op::Known(op) = &n.op else {
             return Err(fail("an opaque op has no semantics to run".into()));
         };
-        let args: Vec<Tensor> = n.inputs.iter().map(|&v| self.tensor(values, v)).collect::<Result<_, _>>()?;
-        let refs: Vec<&Tensor> = args.iter().collect();
+        // Borrowed where the value already is a tensor: no copy per node.
+        let args: Vec<Cow<Tensor>> = n.inputs.iter().map(|&v| self.tensor(values, v)).collect::<Result<_, _>>()?;
+        let refs: Vec<&Tensor> = args.iter().map(|t| t.as_ref()).collect();
         let types: Vec<TensorType> = n.outputs.iter().map(|&v| self.ty(v)).collect();
         let results = self.catalog.eval(op, &n.attrs, &refs, &types).map_err(|e| fail(e.message))?;
         for (&value, tensor) in n.outputs.iter().zip(results) {
