@@ -29,13 +29,18 @@ impl Builder {
     }
 
     pub fn op(&mut self, op: &str, attrs: &[(&str, Attr)], inputs: &[ValueId]) -> ValueId {
+        self.outputs(op, attrs, inputs)[0]
+    }
+
+    /// All outputs of `op`, for a multi-output op.
+    pub fn outputs(&mut self, op: &str, attrs: &[(&str, Attr)], inputs: &[ValueId]) -> Vec<ValueId> {
         let mut attrs = attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
         self.catalog.normalize_attrs(op, &mut attrs).expect("the attributes normalize");
         let types: Vec<TensorType> = inputs.iter().map(|&v| self.graph.ty(v).cloned().expect("a typed input")).collect();
         let outputs = self.catalog.infer(op, &attrs, &types).expect("the op types");
         let names = outputs.iter().map(|_| None).collect();
         self.graph
-            .add_node(Op::Known(op.to_string()), attrs, inputs.to_vec(), outputs, names, None)[0]
+            .add_node(Op::Known(op.to_string()), attrs, inputs.to_vec(), outputs, names, None)
     }
 
     /// An opaque op with the declared f32 output shapes `outputs`.

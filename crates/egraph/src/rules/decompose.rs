@@ -739,17 +739,6 @@ pub(super) mod tests {
         }
     }
 
-    /// All outputs of `op` (the builder keeps only the first).
-    pub(in crate::rules) fn outputs(b: &mut Builder, op: &str, attrs: &[(&str, Attr)], inputs: &[ValueId]) -> Vec<ValueId> {
-        let mut attrs = attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-        b.catalog.normalize_attrs(op, &mut attrs).expect("the attributes normalize");
-        let types: Vec<TensorType> = inputs.iter().map(|&v| b.graph.ty(v).cloned().expect("a typed input")).collect();
-        let types = b.catalog.infer(op, &attrs, &types).expect("the op types");
-        let names = types.iter().map(|_| None).collect();
-        b.graph
-            .add_node(Op::Known(op.to_string()), attrs, inputs.to_vec(), types, names, None)
-    }
-
     pub(in crate::rules) fn typed_input(b: &mut Builder, name: &str, dtype: DType, dims: &[u64]) -> ValueId {
         b.graph.add_input(name, TensorType::new(dtype, dims.to_vec()))
     }
@@ -925,7 +914,7 @@ pub(super) mod tests {
         let mut b = Builder::new();
         let x = b.input("x", &[2, 10]);
         let block = [("block_size", Attr::Int(4))];
-        let quantized = outputs(&mut b, "fp8_quantize", &block, &[x]);
+        let quantized = b.outputs("fp8_quantize", &block, &[x]);
         let restored = b.op("fp8_dequantize", &block, &quantized);
         let run = optimize_on(b, &[quantized[0], quantized[1], restored], Chip::Ascend910B);
         assert!(!run.runs("fp8_quantize") && !run.runs("fp8_dequantize"));
@@ -960,7 +949,7 @@ pub(super) mod tests {
                 operands.push(b.input("bias", &[8]));
                 inputs.push(random(DType::F32, &[8], 0.5, 22));
             }
-            let gate = outputs(&mut b, "moe_gate", attrs, &operands);
+            let gate = b.outputs("moe_gate", attrs, &operands);
             let run = optimize_on(b, &gate, Chip::Ascend910B);
             assert!(!run.runs("moe_gate") && run.runs("top_k"), "{attrs:?} biased {biased}");
             run.assert_same(&inputs, &no_params(), 1e-6);
@@ -973,7 +962,7 @@ pub(super) mod tests {
         let x = b.input("x", &[6, 4]);
         let ids = typed_input(&mut b, "ids", DType::I64, &[6, 2]);
         let weights = b.input("weights", &[6, 2]);
-        let dispatched = outputs(&mut b, "moe_dispatch", &[], &[x, ids]);
+        let dispatched = b.outputs("moe_dispatch", &[], &[x, ids]);
         let scaled = b.op("mul", &[], &[dispatched[0], dispatched[0]]);
         let combined = b.op("moe_combine", &[], &[scaled, weights, dispatched[2]]);
         let run = optimize_on(b, &[combined, dispatched[1], dispatched[2]], Chip::Ascend910B);
