@@ -680,7 +680,7 @@ pub(super) mod tests {
     use std::collections::BTreeMap;
 
     use opfuse_ascend::Profiles;
-    use opfuse_ir::{verify, Attr, DType, Op, OpSemantics, Tensor, TensorType, ValueId, VerifiedGraph};
+    use opfuse_ir::{verify, Attr, DType, Tensor, TensorType, ValueId, VerifiedGraph};
     use opfuse_ops::interp::{random_tensor, run};
     use opfuse_ops::{Catalog, Chip};
 
