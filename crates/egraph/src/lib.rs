@@ -20,6 +20,7 @@
 //! Start at [`optimize`], then `language.rs` and `rules/`.
 
 mod analysis;
+mod applied;
 mod body;
 mod convert;
 mod cost;
@@ -37,6 +38,7 @@ mod testing;
 type HashMap<K, V> = std::collections::HashMap<K, V>;
 
 pub use analysis::{ClassData, TensorAnalysis, TensorGraph};
+pub use applied::applied_rules;
 pub use convert::ConvertError;
 pub use cost::{AscendModel, CpuRoofline};
 pub use extract::Cost;
