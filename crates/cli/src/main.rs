@@ -23,6 +23,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The migration audit: which ops a chip runs natively, the gaps and what closes them.
+    Audit(commands::audit::AuditArgs),
     /// Parse, elaborate and verify a model; print a summary.
     Check(commands::check::CheckArgs),
     /// Estimate a model's time on a simulated Ascend chip (or a GPU roofline).
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
     // Elaboration recurses on nesting; a generous stack keeps the bounds in
     // `opfuse_syntax::parser::MAX_NESTING` far from the limit.
     let worker = std::thread::Builder::new().stack_size(256 << 20).spawn(move || match cli.command {
+        Command::Audit(args) => commands::audit::run(&args),
         Command::Check(args) => commands::check::run(&args),
         Command::Estimate(args) => commands::estimate::run(&args),
         Command::Explain(args) => commands::explain::run(&args),
