@@ -113,6 +113,7 @@ mod tests {
             graph: "m".into(),
             target: "910b".into(),
             target_title: String::new(),
+            time_with_fixes_us: 0.0,
             coverage: Coverage {
                 instances_pct,
                 flops_pct: 100.0,
@@ -142,6 +143,7 @@ mod tests {
                     count: 1,
                     why: fact.clone(),
                     fallback_us: 1.0,
+                    class: "elementwise".into(),
                     closed: false,
                     fix: None,
                     max_error: None,

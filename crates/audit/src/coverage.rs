@@ -119,7 +119,14 @@ pub fn op_rows(instances: &[Instance]) -> Vec<OpRow> {
     for row in &mut rows {
         row.locations.sort();
     }
-    rows.sort_by(|a, b| b.status.cmp(&a.status).then(b.time_us.total_cmp(&a.time_us)).then(a.op.cmp(&b.op)));
+    // Native ops share one rank, so they sort by time among themselves.
+    let rank = |status: Status| if status.is_native() { Status::Cube } else { status };
+    rows.sort_by(|a, b| {
+        rank(b.status)
+            .cmp(&rank(a.status))
+            .then(b.time_us.total_cmp(&a.time_us))
+            .then(a.op.cmp(&b.op))
+    });
     rows
 }
 

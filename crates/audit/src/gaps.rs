@@ -45,6 +45,7 @@ pub fn gaps(graph: &VerifiedGraph, catalog: &Catalog, chip: Chip, profile: &Prof
                 count: 0,
                 why: instance.fact.clone(),
                 fallback_us: instance.cost.time_us,
+                class: instance.class.clone(),
                 closed,
                 fix,
                 max_error,
@@ -67,4 +68,16 @@ pub fn gaps(graph: &VerifiedGraph, catalog: &Catalog, chip: Chip, profile: &Prof
             .then_with(|| a.location.cmp(&b.location))
     });
     gaps
+}
+
+/// What the closed gaps save, per class: each instance's fallback time less
+/// its rewritten form's.
+pub fn savings(gaps: &[Gap]) -> BTreeMap<String, f64> {
+    let mut saved = BTreeMap::new();
+    for gap in gaps.iter().filter(|g| g.closed) {
+        if let Some(fix) = &gap.fix {
+            *saved.entry(gap.class.clone()).or_insert(0.0) += gap.count as f64 * (gap.fallback_us - fix.rewritten_us);
+        }
+    }
+    saved
 }

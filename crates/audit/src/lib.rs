@@ -76,16 +76,20 @@ pub fn audit(model: &Model<'_>, catalog: &Catalog, target: &Profile, source: Opt
     let sources = opfuse_ops::catalog::builtin_sources().map_err(|e| AuditError::Sources(e.to_string()))?;
     let graph = model.graph;
     let instances = coverage::instances(graph, catalog, &sources, chip, target, model.locations, model.opaque_reasons);
+    let coverage = coverage::coverage(&instances);
+    let gaps = gaps::gaps(graph, catalog, chip, target, &instances);
+    let savings = gaps::savings(&gaps);
     Ok(Report {
         schema: SCHEMA.to_string(),
         model: model.path.to_string(),
         graph: graph.name.clone(),
         target: target.name.clone(),
         target_title: target.title().to_string(),
-        coverage: coverage::coverage(&instances),
+        time_with_fixes_us: coverage.time_us - savings.values().sum::<f64>(),
+        coverage,
         ops: coverage::op_rows(&instances),
-        gaps: gaps::gaps(graph, catalog, chip, target, &instances),
+        gaps,
         kernels: coverage::kernel_groups(&instances),
-        migration: source.map(|s| migration::migration(graph, catalog, s, &instances)),
+        migration: source.map(|s| migration::migration(graph, catalog, s, &instances, &savings)),
     })
 }

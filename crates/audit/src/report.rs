@@ -62,6 +62,9 @@ pub struct Report {
     pub target: String,
     pub target_title: String,
     pub coverage: Coverage,
+    /// The model's estimated time on the target (one kernel per op) once
+    /// every closed gap runs its checked rewrite; open gaps keep their cost.
+    pub time_with_fixes_us: f64,
     /// One row per op, gaps first, then by time on the target.
     pub ops: Vec<OpRow>,
     /// Every gap: the ones nothing closes first (most time first), then the
@@ -135,6 +138,8 @@ pub struct Gap {
     /// the chip lacks or the catalog does not know is priced as if an AI
     /// CPU kernel ran it).
     pub fallback_us: f64,
+    /// The op's class in the catalog (`opaque` for an unknown op).
+    pub class: String,
     /// A rewrite into native ops that passed its numerical check.
     pub closed: bool,
     #[serde(default)]
@@ -204,6 +209,7 @@ pub struct Migration {
     pub source_title: String,
     pub source_us: f64,
     pub target_us: f64,
+    pub target_with_fixes_us: f64,
     /// Per kernel class (the catalog's op classes, `opaque` for unknown ops).
     pub classes: Vec<ClassTime>,
 }
@@ -214,4 +220,6 @@ pub struct ClassTime {
     pub kernels: u64,
     pub source_us: f64,
     pub target_us: f64,
+    /// The target's time once the closed gaps run their checked rewrites.
+    pub target_with_fixes_us: f64,
 }

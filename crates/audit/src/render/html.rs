@@ -86,6 +86,11 @@ pub fn html(report: &Report) -> String {
             pct(c.time_pct),
             format!("of {} (one kernel per op)", us(c.time_us)),
         ),
+        (
+            "estimated time, closed gaps fixed",
+            us(report.time_with_fixes_us),
+            "with the checked rewrites; open gaps keep their cost".to_string(),
+        ),
     ];
     for (label, figure, detail) in cards {
         let _ = writeln!(
@@ -185,10 +190,11 @@ pub fn html(report: &Report) -> String {
         let _ = writeln!(
             out,
             "<h2>Migration: {} to {}</h2>\n<table class=\"sortable\" id=\"migration\"><thead><tr><th>class</th>\
-<th data-numeric>kernels</th><th data-numeric>{} (us)</th><th data-numeric>{} (us)</th><th data-numeric>ratio</th></tr></thead><tbody>",
+<th data-numeric>kernels</th><th data-numeric>{} (us)</th><th data-numeric>{} (us)</th><th data-numeric>ratio</th><th data-numeric>{} fixed (us)</th></tr></thead><tbody>",
             escape(&m.source),
             escape(&report.target),
             escape(&m.source),
+            escape(&report.target),
             escape(&report.target)
         );
         for row in &m.classes {
@@ -196,23 +202,27 @@ pub fn html(report: &Report) -> String {
             let _ = writeln!(
                 out,
                 "<tr><td>{}</td><td class=\"n\" data-v=\"{}\">{}</td><td class=\"n\" data-v=\"{}\">{:.2}</td>\
-<td class=\"n\" data-v=\"{}\">{:.2}</td><td class=\"n\" data-v=\"{ratio}\">{ratio:.2}x</td></tr>",
+<td class=\"n\" data-v=\"{}\">{:.2}</td><td class=\"n\" data-v=\"{ratio}\">{ratio:.2}x</td>\
+<td class=\"n\" data-v=\"{}\">{:.2}</td></tr>",
                 escape(&row.class),
                 row.kernels,
                 row.kernels,
                 row.source_us,
                 row.source_us,
                 row.target_us,
-                row.target_us
+                row.target_us,
+                row.target_with_fixes_us,
+                row.target_with_fixes_us
             );
         }
         let _ = writeln!(
             out,
-            "</tbody></table>\n<p>Total: {} on {}, {} on {}.</p>",
+            "</tbody></table>\n<p>Total: {} on {}, {} on {}, {} with the closed gaps fixed.</p>",
             us(m.source_us),
             escape(&m.source),
             us(m.target_us),
-            escape(&report.target)
+            escape(&report.target),
+            us(m.target_with_fixes_us)
         );
     }
     let _ = write!(out, "<script>{SCRIPT}</script>\n</body>\n</html>\n");

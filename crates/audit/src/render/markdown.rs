@@ -31,6 +31,13 @@ pub fn markdown(report: &Report) -> String {
     );
     let _ = writeln!(out, "| FLOPs | {} | {} |", pct(c.flops_pct), flops(c.flops));
     let _ = writeln!(out, "| estimated time | {} | {} |", pct(c.time_pct), us(c.time_us));
+    if report.gaps.iter().any(|g| g.closed) {
+        let _ = writeln!(
+            out,
+            "\nWith the checked rewrites of the closed gaps the estimated time is {}.",
+            us(report.time_with_fixes_us)
+        );
+    }
     let (open, closed) = gap_counts(report);
     let _ = writeln!(out, "\n### Gaps: {open} open, {closed} closed by a checked rewrite\n");
     if report.gaps.is_empty() {
@@ -51,7 +58,10 @@ pub fn markdown(report: &Report) -> String {
                     us(gap.fallback_us),
                 ),
             };
-            let error = gap.max_error.map_or_else(|| "-".to_string(), |e| format!("{e:.1e}"));
+            let error = match gap.max_error {
+                Some(_) => super::error(gap.max_error),
+                None => "-".to_string(),
+            };
             let _ = writeln!(
                 out,
                 "| `{}`{} | {} | {place} | {} ({}) | {fix} | {time} | {error} |",
@@ -83,8 +93,12 @@ pub fn markdown(report: &Report) -> String {
             "\n### Migration: {} -> {} (one kernel per op, before fusion)\n",
             m.source, report.target
         );
-        let _ = writeln!(out, "| class | kernels | {} | {} | ratio |", m.source, report.target);
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+        let _ = writeln!(
+            out,
+            "| class | kernels | {} | {} | ratio | {} fixed |",
+            m.source, report.target, report.target
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
         for row in &m.classes {
             let ratio = match row.source_us > 0.0 {
                 true => format!("{:.2}x", row.target_us / row.source_us),
@@ -92,14 +106,21 @@ pub fn markdown(report: &Report) -> String {
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {ratio} |",
+                "| {} | {} | {} | {} | {ratio} | {} |",
                 row.class,
                 row.kernels,
                 us(row.source_us),
-                us(row.target_us)
+                us(row.target_us),
+                us(row.target_with_fixes_us)
             );
         }
-        let _ = writeln!(out, "| **total** | | {} | {} | |", us(m.source_us), us(m.target_us));
+        let _ = writeln!(
+            out,
+            "| **total** | | {} | {} | | {} |",
+            us(m.source_us),
+            us(m.target_us),
+            us(m.target_with_fixes_us)
+        );
     }
     out
 }

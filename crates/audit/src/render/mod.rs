@@ -49,7 +49,11 @@ fn flops(value: u128) -> String {
 }
 
 fn error(value: Option<f64>) -> String {
-    value.map_or_else(|| "not run".to_string(), |e| format!("{e:.1e}"))
+    match value {
+        None => "not run".to_string(),
+        Some(0.0) => "0".to_string(),
+        Some(e) => format!("{e:.1e}"),
+    }
 }
 
 /// How many instances at one place.
