@@ -214,7 +214,11 @@ fn baseline_shows_only_what_got_worse() {
     assert_eq!(run.code, 1, "{}", run.transcript());
     let lines: Vec<&str> = run.stderr.lines().collect();
     assert_eq!(lines.len(), 3, "{}", run.stderr);
-    assert!(lines.iter().any(|l| l.contains("instances coverage: 100.00% -> 83.33%")), "{}", run.stderr);
+    assert!(
+        lines.iter().any(|l| l.contains("instances coverage: 100.00% -> 83.33%")),
+        "{}",
+        run.stderr
+    );
     assert!(lines.iter().any(|l| l.contains("gelu: vector -> unsupported")), "{}", run.stderr);
     // gelu's gap is closed by a checked rewrite, so no open gap got worse.
     assert!(!run.stderr.contains("open"), "{}", run.stderr);
@@ -223,7 +227,11 @@ fn baseline_shows_only_what_got_worse() {
     std::fs::write(&garbage, "{}").expect("write");
     let run = audit(&["examples/mlp.opf", "--baseline", &garbage.to_string_lossy()]);
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("is not an `opfuse audit --format json` report"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("is not an `opfuse audit --format json` report"),
+        "{}",
+        run.stderr
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -258,7 +266,12 @@ fn onnx_gaps_name_the_node_and_why_it_is_opaque() {
     assert_eq!(gap["status"], "unknown");
     assert_eq!(gap["location"]["node"], 5);
     assert!(gap["why"]["text"].as_str().unwrap_or("").contains("com.example"), "{gap}");
-    let matmul = report["ops"].as_array().into_iter().flatten().find(|o| o["op"] == "matmul").expect("matmul");
+    let matmul = report["ops"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|o| o["op"] == "matmul")
+        .expect("matmul");
     assert_eq!(matmul["locations"][0]["name"], "proj");
 }
 
@@ -270,5 +283,8 @@ fn deepseek_v3_audits_in_under_10_seconds() {
     assert!(took < Duration::from_secs(10), "{took:?}");
     assert_eq!(report["coverage"]["instances"], 5973);
     let gaps = report["gaps"].as_array().expect("gaps");
-    assert!(gaps.iter().all(|g| g["closed"] == true), "every DeepSeek-V3 gap on 910c has a checked fix");
+    assert!(
+        gaps.iter().all(|g| g["closed"] == true),
+        "every DeepSeek-V3 gap on 910c has a checked fix"
+    );
 }

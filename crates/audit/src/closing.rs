@@ -318,7 +318,7 @@ mod tests {
         let ty = TensorType::new(DType::F32, vec![3]);
         let a = Tensor::new(ty.clone(), vec![1.0, 2.0, f64::NAN]).expect("tensor");
         let b = Tensor::new(ty, vec![1.5, 2.0, f64::NAN]).expect("tensor");
-        assert_eq!(max_error(&[a.clone()], &[b]), 0.5);
+        assert_eq!(max_error(std::slice::from_ref(&a), &[b]), 0.5);
         assert_eq!(max_error(&[a], &[]), f64::INFINITY);
     }
 }

@@ -130,9 +130,12 @@ pub fn op_rows(instances: &[Instance]) -> Vec<OpRow> {
     rows
 }
 
+/// Kernels, time and time per bound of one group.
+type Tally = (u64, f64, BTreeMap<Bound, f64>);
+
 /// The kernels on the target grouped by op, most time first; views run none.
 pub fn kernel_groups(instances: &[Instance]) -> Vec<KernelGroup> {
-    let mut groups: BTreeMap<(String, Status), (u64, f64, BTreeMap<Bound, f64>)> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, Status), Tally> = BTreeMap::new();
     for instance in instances.iter().filter(|i| !i.view) {
         let group = groups.entry((instance.op.clone(), instance.status)).or_default();
         group.0 += 1;

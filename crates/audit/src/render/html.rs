@@ -46,7 +46,7 @@ th[aria-sort=descending]::after{content:' \\25BC'}td.n{text-align:right;font-var
 code{background:#f3f3f3;padding:0 .2em}small{color:#666}";
 
 /// Sorts a table when one of its headers is clicked: numbers by their
-/// `data-v`, the rest as text; a second click reverses.
+/// `data-v`, the rest as text (code point order); a second click reverses.
 const SCRIPT: &str = "document.querySelectorAll('table.sortable').forEach(function(table){\
 var heads=table.querySelectorAll('th');heads.forEach(function(th,col){th.addEventListener('click',function(){\
 var asc=th.getAttribute('aria-sort')!=='ascending';heads.forEach(function(h){h.removeAttribute('aria-sort');});\
@@ -54,7 +54,7 @@ th.setAttribute('aria-sort',asc?'ascending':'descending');var body=table.tBodies
 var rows=Array.prototype.slice.call(body.rows);var numeric=th.hasAttribute('data-numeric');\
 rows.sort(function(a,b){var x=a.cells[col],y=b.cells[col];var d=numeric?\
 (parseFloat(x.getAttribute('data-v'))-parseFloat(y.getAttribute('data-v'))):\
-x.textContent.localeCompare(y.textContent);return asc?d:-d;});\
+(x.textContent<y.textContent?-1:x.textContent>y.textContent?1:0);return asc?d:-d;});\
 rows.forEach(function(r){body.appendChild(r);});});});});";
 
 pub fn html(report: &Report) -> String {
