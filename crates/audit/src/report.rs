@@ -1,5 +1,5 @@
 //! The audit's result as data: what every renderer draws and what
-//! `--format json` writes (`docs/audit.md` documents the schema). It
+//! `--format json` writes (README.md, section "JSON schema", documents it). It
 //! deserializes too, so a previous run's JSON is a baseline.
 
 use std::fmt;

@@ -14,7 +14,7 @@ pub use text::{regressions_text, text};
 use crate::baseline::Regression;
 use crate::report::{Fix, Gap, Report, Status};
 
-/// `--format json`: the report as data (schema in `docs/audit.md`).
+/// `--format json`: the report as data (schema in README.md, "JSON schema").
 pub fn json(report: &Report) -> String {
     serde_json::to_string_pretty(report).map_or_else(|e| format!("{{\"error\": \"{e}\"}}\n"), |s| s + "\n")
 }
