@@ -69,6 +69,8 @@ pub enum Binary {
     Pow,
     /// Comparisons: 1.0 when true, else 0.0.
     Equal,
+    /// True when either operand is NaN.
+    NotEqual,
     Less,
     LessOrEqual,
     Greater,

@@ -26,7 +26,7 @@
 //! - `log`: Cephes `logf` (mantissa in `[sqrt(1/2), sqrt(2))`, degree-9
 //!   polynomial); subnormals scaled first; `log(0) = -inf`, `log(x < 0) =
 //!   NaN`, `log(inf) = inf`.
-//! - `tanh`: no `exp`, one division: below 0.625 an odd polynomial; above,
+//! - `tanh`: no `exp`, one division: below 0.625 an odd polynomial `x S(x^2)`; above,
 //!   on `x` clamped to `[-10, 10]`, the doubling formula `2h / (1 + h^2)`
 //!   with `h = tanh(x/2)` a rational `(x/2) P(x^2) / Q(x^2)`, evaluated as
 //!   `x P Q / (Q^2 + (x P / 2)^2)`. The doubling damps the rounding errors
@@ -94,9 +94,10 @@ const LOG_P: [f64; 9] = [
     7.0376836292e-2,
 ];
 const SQRT_HALF: f64 = std::f64::consts::FRAC_1_SQRT_2;
-/// `tanh x = x + x t S(t)`, `t = x^2`, below [`TANH_SMALL`] (fitted by
+/// `tanh x = x S(t)`, `t = x^2`, below [`TANH_SMALL`] (fitted by
 /// `tools/fit/tanh.py`, relative error 4.9e-9).
-const TANH_S: [f64; 5] = [
+const TANH_S: [f64; 6] = [
+    1.0,
     -0.33333277702331543,
     0.13331303000450134,
     -0.05372752994298935,
@@ -305,9 +306,9 @@ impl Em<'_, '_> {
     pub fn tanh(&mut self, x: Value) -> Value {
         let x = self.clamp(x, -TANH_CLAMP, TANH_CLAMP);
         let t = self.mul(x, x);
+        // x S(t) rather than x + x t S'(t): keeps -0.
         let s = self.poly(t, &TANH_S);
-        let xt = self.mul(x, t);
-        let small = self.fma(xt, s, x);
+        let small = self.mul(x, s);
         // 2h / (1 + h^2) with h = (x/2) P / Q, over Q^2.
         let p = self.poly(t, &TANH_P);
         let q = self.poly(t, &TANH_Q);

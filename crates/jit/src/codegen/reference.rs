@@ -71,6 +71,7 @@ pub fn binary(op: Binary, a: f32, b: f32) -> f32 {
         },
         Binary::Pow => a.powf(b),
         Binary::Equal => truth(a == b),
+        Binary::NotEqual => truth(a != b),
         Binary::Less => truth(a < b),
         Binary::LessOrEqual => truth(a <= b),
         Binary::Greater => truth(a > b),

@@ -152,6 +152,7 @@ fn binary(em: &mut Em<'_, '_>, op: Binary, a: Value, b: Value) -> Value {
         Binary::Min => em.min(a, b),
         Binary::Pow => em.pow(a, b),
         Binary::Equal => compare(em, FloatCC::Equal),
+        Binary::NotEqual => compare(em, FloatCC::NotEqual),
         Binary::Less => compare(em, FloatCC::LessThan),
         Binary::LessOrEqual => compare(em, FloatCC::LessThanOrEqual),
         Binary::Greater => compare(em, FloatCC::GreaterThan),

@@ -28,7 +28,7 @@ const UNARY: [Unary; 20] = [
     Unary::Not,
 ];
 
-const BINARY: [Binary; 14] = [
+const BINARY: [Binary; 15] = [
     Binary::Add,
     Binary::Sub,
     Binary::Mul,
@@ -37,6 +37,7 @@ const BINARY: [Binary; 14] = [
     Binary::Min,
     Binary::Pow,
     Binary::Equal,
+    Binary::NotEqual,
     Binary::Less,
     Binary::LessOrEqual,
     Binary::Greater,
