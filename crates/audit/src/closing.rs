@@ -67,12 +67,27 @@ pub fn signature(graph: &Graph, node: &Node) -> String {
         .inputs
         .iter()
         .map(|&id| match graph.value(id) {
-            Some(v) if v.def == ValueDef::Param => format!("param {} {:?}", v.ty, graph.param_data.get(&id).map(Tensor::data)),
+            Some(v) if v.def == ValueDef::Param => format!("param {} {:?}", v.ty, graph.param_data.get(&id).map(fingerprint)),
             Some(v) => v.ty.to_string(),
             None => String::new(),
         })
         .collect();
     format!("{} {:?} ({})", node.op.name(), node.attrs, inputs.join(", "))
+}
+
+/// A param's data as a key: small data as it is, large data hashed, so a
+/// model with big initializers does not print them.
+fn fingerprint(tensor: &Tensor) -> String {
+    match tensor.data() {
+        data if data.len() <= 16 => format!("{data:?}"),
+        data => {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            for value in data {
+                std::hash::Hash::hash(&value.to_bits(), &mut hasher);
+            }
+            format!("{} elements, hash {:x}", data.len(), std::hash::Hasher::finish(&hasher))
+        }
+    }
 }
 
 /// Searches a native form for `small` (a one-op graph) on `chip`.
