@@ -64,6 +64,7 @@ pub struct Report {
     pub coverage: Coverage,
     /// The model's estimated time on the target (one kernel per op) once
     /// every closed gap runs its checked rewrite; open gaps keep their cost.
+    #[serde(default)]
     pub time_with_fixes_us: f64,
     /// One row per op, gaps first, then by time on the target.
     pub ops: Vec<OpRow>,
@@ -139,6 +140,7 @@ pub struct Gap {
     /// CPU kernel ran it).
     pub fallback_us: f64,
     /// The op's class in the catalog (`opaque` for an unknown op).
+    #[serde(default)]
     pub class: String,
     /// A rewrite into native ops that passed its numerical check.
     pub closed: bool,
