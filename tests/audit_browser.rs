@@ -11,6 +11,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 /// Appended to a copy of the report: clicks the time header twice and puts
 /// the column's values after each click into the title; logs one marker so
@@ -44,10 +45,15 @@ fn browser() -> Option<PathBuf> {
     })
 }
 
+/// How long the browser may take to load the page and exit.
+const BROWSER_LIMIT: Duration = Duration::from_secs(120);
+
 /// Loads `page` headless; returns the DOM after the scripts ran and the
-/// console lines the browser logged.
-fn load(browser: &Path, page: &Path) -> (String, Vec<String>) {
-    let output = Command::new(browser)
+/// console lines the browser logged. A browser that hangs is killed.
+fn load(browser: &Path, page: &Path, dir: &Path) -> (String, Vec<String>) {
+    let (stdout_path, stderr_path) = (dir.join("dom.html"), dir.join("browser.log"));
+    let file = |path: &Path| std::fs::File::create(path).expect("a file for the browser's output");
+    let mut child = Command::new(browser)
         .args([
             "--headless",
             "--no-sandbox",
@@ -58,12 +64,28 @@ fn load(browser: &Path, page: &Path) -> (String, Vec<String>) {
             "--v=0",
             "--dump-dom",
         ])
+        .arg(format!("--user-data-dir={}", dir.join("profile").display()))
         .arg(format!("file://{}", page.display()))
-        .output()
-        .expect("the browser runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let console = stderr.lines().filter(|l| l.contains("CONSOLE")).map(str::to_string).collect();
-    (String::from_utf8_lossy(&output.stdout).into_owned(), console)
+        .stdout(file(&stdout_path))
+        .stderr(file(&stderr_path))
+        .spawn()
+        .expect("the browser starts");
+    let started = Instant::now();
+    while child.try_wait().expect("the browser can be waited on").is_none() {
+        if started.elapsed() > BROWSER_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the browser did not finish within {BROWSER_LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let read = |path: &Path| String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned();
+    let console = read(&stderr_path)
+        .lines()
+        .filter(|l| l.contains("CONSOLE"))
+        .map(str::to_string)
+        .collect();
+    (read(&stdout_path), console)
 }
 
 fn sorted(values: &[f64], ascending: bool) -> bool {
@@ -107,7 +129,7 @@ fn the_html_report_loads_sorts_and_logs_no_errors_in_chromium() {
     }
     let page = dir.join("probe.html");
     std::fs::write(&page, format!("{html}{PROBE}")).expect("write");
-    let (dom, console) = load(&browser, &page);
+    let (dom, console) = load(&browser, &page, &dir);
     let _ = std::fs::remove_dir_all(&dir);
     assert!(
         console.iter().any(|l| l.contains("opfuse-probe")),
