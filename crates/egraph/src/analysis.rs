@@ -62,6 +62,7 @@ pub struct TensorAnalysis {
     op_classes: HashMap<Symbol, OpClass>,
     attrs: HashMap<Symbol, Attrs>,
     leaves: HashMap<Symbol, TensorType>,
+    leaf_constants: HashMap<Symbol, f64>,
     /// The leaves that are params (weights), not graph inputs.
     params: HashSet<Symbol>,
     pub kernels: KernelTable,
@@ -79,6 +80,7 @@ impl TensorAnalysis {
             op_classes,
             attrs: HashMap::default(),
             leaves: HashMap::default(),
+            leaf_constants: HashMap::default(),
             params: HashSet::new(),
             kernels: KernelTable::default(),
             opaques: Vec::new(),
@@ -102,11 +104,16 @@ impl TensorAnalysis {
         self.attrs.get(&symbol)
     }
 
-    /// Declares an input (`param` false) or a param (weight) leaf.
-    pub fn declare_leaf(&mut self, name: Symbol, ty: TensorType, param: bool) {
+    /// Declares an input (`param` false) or a param (weight) leaf, with its
+    /// value when it is a param holding one element (an ONNX scalar
+    /// initializer), so that rules see it as the constant it is.
+    pub fn declare_leaf(&mut self, name: Symbol, ty: TensorType, param: bool, constant: Option<f64>) {
         self.leaves.insert(name, ty);
         if param {
             self.params.insert(name);
+        }
+        if let Some(value) = constant {
+            self.leaf_constants.insert(name, value);
         }
     }
 
@@ -186,7 +193,7 @@ impl Analysis<TensorNode> for TensorAnalysis {
         let result = match enode {
             TensorNode::Attrs(symbol) => return ClassData::Attrs(*symbol),
             TensorNode::Leaf(name) => match analysis.leaves.get(name) {
-                Some(ty) => Ok(tensors(vec![ty.clone()], None)),
+                Some(ty) => Ok(tensors(vec![ty.clone()], analysis.leaf_constants.get(name).copied())),
                 None => Err(format!("`{name}` is not an input or param")),
             },
             TensorNode::Op(op, children) => match children.split_first() {

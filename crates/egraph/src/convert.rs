@@ -75,7 +75,11 @@ pub fn to_egraph(graph: &VerifiedGraph, catalog: &Catalog) -> Result<Converted, 
     for (&id, param) in leaves {
         if let Some(value) = graph.value(id) {
             let name = Symbol::from(value.name.as_deref().unwrap_or_default());
-            egraph.analysis.declare_leaf(name, value.ty.clone(), param);
+            let constant = graph.param_data.get(&id).and_then(|t| match t.data() {
+                [single] => Some(*single),
+                _ => None,
+            });
+            egraph.analysis.declare_leaf(name, value.ty.clone(), param, constant);
             classes[id.index()] = Some(egraph.add(TensorNode::Leaf(name)));
         }
     }
