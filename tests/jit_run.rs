@@ -62,13 +62,33 @@ fn an_opaque_op_fails_as_under_the_interpreter() {
 
 #[test]
 fn the_report_names_interpreted_ops_and_memory() {
+    let stdout = checked("tests/fixtures/run/scatter_then_relu.opf", &[]);
+    assert!(stdout.contains("1 through the interpreter (scatter_elements)"), "{stdout}");
+    assert!(stdout.contains("memory: peak"), "{stdout}");
+    // Attention has a JIT path: nothing of the BERT block is interpreted.
     let dims = ["--dim", "S=6", "--dim", "H=24", "--dim", "NH=2"];
     let stdout = checked("examples/peers/bert_attention.opf", &dims);
-    assert!(
-        stdout.contains("1 through the interpreter (scaled_dot_product_attention)"),
-        "{stdout}"
-    );
-    assert!(stdout.contains("memory: peak"), "{stdout}");
+    assert!(!stdout.contains("through the interpreter"), "{stdout}");
+}
+
+#[test]
+fn attention_runs_in_the_flash_form_with_its_options() {
+    // Causal, grouped-query heads, a boolean key mask, a window, a soft cap,
+    // packed [B, S, H * D] operands, and more keys than one tile.
+    for file in ["attention_options.opf", "attention_packed.opf"] {
+        let path = format!("tests/fixtures/run/{file}");
+        let stdout = checked(&path, &[]);
+        assert!(!stdout.contains("through the interpreter"), "{file}: {stdout}");
+        checked(&path, &["--threads", "1", "--gemm", "library"]);
+    }
+}
+
+#[test]
+fn profile_lists_every_stage() {
+    let stdout = checked("tests/fixtures/run/scatter_then_relu.opf", &["--bench", "3", "--profile"]);
+    let profile = stdout.split("profile:").nth(1).unwrap_or_default();
+    assert!(profile.contains("interpreter `scatter_elements`"), "{stdout}");
+    assert_eq!(profile.lines().filter(|l| l.contains(" ms ")).count(), 3, "{stdout}");
 }
 
 #[test]

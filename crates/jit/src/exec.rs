@@ -10,11 +10,12 @@ use std::ops::Range;
 use opfuse_ir::{Graph, NodeId, Op, Tensor, TensorType, ValueId, VerifiedGraph};
 use opfuse_ops::{interp, Catalog};
 
+use crate::attention;
 use crate::codegen::{CodegenError, Jit, Kernel};
 use crate::gemm::{Gemm, GemmError, GemmPath};
 use crate::lower::{lower, Stage};
 use crate::plan::{last_uses, Pool};
-use crate::program::{Access, Conv2d, Epilogue, Matmul};
+use crate::program::{Access, Attention, Conv2d, Epilogue, Matmul};
 
 #[derive(Debug, thiserror::Error)]
 pub enum JitError {
@@ -70,6 +71,14 @@ enum Ready {
         output: ValueId,
         len: usize,
     },
+    Attention {
+        program: Attention,
+        /// `exp(score - max)` over one row of a tile of scores.
+        probabilities: Kernel,
+        inputs: Vec<ValueId>,
+        output: ValueId,
+        len: usize,
+    },
     Interpret {
         node: NodeId,
     },
@@ -93,6 +102,8 @@ pub struct Executable {
     preprocessing: Vec<bool>,
     /// Buffers kept between runs, so a second run allocates nothing.
     pool: Pool,
+    /// The values compiled stages read (the rest are read as tensors).
+    compiled_reads: HashSet<ValueId>,
 }
 
 /// What one run gives.
@@ -105,6 +116,9 @@ pub struct Run {
     pub peak_bytes: usize,
     /// The bytes of every value of the graph, were each kept apart.
     pub total_bytes: usize,
+    /// The time each stage took, in stage order (zero for the stages run
+    /// once at bind time); see [`Executable::stage_labels`].
+    pub stage_times: Vec<std::time::Duration>,
 }
 
 /// Compiles `graph` with `kernels` (each the nodes of one fused kernel).
@@ -120,6 +134,11 @@ pub fn compile(graph: VerifiedGraph, kernels: &[Vec<NodeId>], catalog: Catalog) 
         }
         preprocessing.push(from_weights);
     }
+    let compiled_reads = stages
+        .iter()
+        .filter(|stage| !matches!(stage, Stage::Interpret { .. }))
+        .flat_map(|stage| stage.reads(&graph))
+        .collect();
     let mut jit = Jit::new()?;
     let gemm = Gemm::new()?;
     let mut ready = Vec::with_capacity(stages.len());
@@ -200,6 +219,13 @@ pub fn compile(graph: VerifiedGraph, kernels: &[Vec<NodeId>], catalog: Catalog) 
                     output,
                 }
             }
+            Stage::Attention { program, inputs, output } => Ready::Attention {
+                probabilities: jit.compile_elementwise(&attention::probabilities_program(), 2)?,
+                len: program.out_len(),
+                program,
+                inputs,
+                output,
+            },
             Stage::Interpret { node } => Ready::Interpret { node },
         });
     }
@@ -214,6 +240,7 @@ pub fn compile(graph: VerifiedGraph, kernels: &[Vec<NodeId>], catalog: Catalog) 
         gemm,
         params: Values::default(),
         pool: Pool::default(),
+        compiled_reads,
     })
 }
 
@@ -230,6 +257,20 @@ struct Pointers(Vec<*mut f32>);
 // ranges while the buffers they point into outlive the stage.
 unsafe impl Send for Pointers {}
 unsafe impl Sync for Pointers {}
+
+/// Attention's buffers shared by the threads of its stage, as [`Pointers`].
+struct Shared<'a, 'b>(&'a attention::Buffers<'b>);
+
+// SAFETY: as for `Pointers`: threads write disjoint units of the output.
+unsafe impl Send for Shared<'_, '_> {}
+unsafe impl Sync for Shared<'_, '_> {}
+
+impl<'a, 'b> Shared<'a, 'b> {
+    /// Borrowed whole so that closures capture the `Sync` wrapper.
+    fn get(&self) -> &'a attention::Buffers<'b> {
+        self.0
+    }
+}
 
 impl Pointers {
     /// The array of buffer pointers, borrowed as a whole so that closures
@@ -281,6 +322,37 @@ impl Executable {
     /// Stages that compute from the weights alone, run once at bind time.
     pub fn preprocessing_stages(&self) -> usize {
         self.preprocessing.iter().filter(|&&p| p).count()
+    }
+
+    /// One line per stage, in order: its kind and the value it writes
+    /// (with the op for an interpreted node).
+    pub fn stage_labels(&self) -> Vec<String> {
+        let graph: &Graph = &self.graph;
+        let name = |value: &ValueId| graph.value_name(*value);
+        self.stages
+            .iter()
+            .map(|stage| match stage {
+                Ready::Elementwise { output, .. } => format!("elementwise -> {}", name(output)),
+                Ready::Rows { output, epilogue, .. } => match epilogue {
+                    Some(_) => format!("rows + epilogue -> {}", name(output)),
+                    None => format!("rows -> {}", name(output)),
+                },
+                Ready::Matmul { output, epilogue, .. } => match epilogue {
+                    Some(_) => format!("matmul + epilogue -> {}", name(output)),
+                    None => format!("matmul -> {}", name(output)),
+                },
+                Ready::Conv { output, .. } => format!("conv -> {}", name(output)),
+                Ready::Attention { output, .. } => format!("attention -> {}", name(output)),
+                Ready::Interpret { node } => match graph.node(*node) {
+                    Some(n) => format!(
+                        "interpreter `{}` -> {}",
+                        n.op.name(),
+                        n.outputs.iter().map(name).collect::<Vec<_>>().join(", ")
+                    ),
+                    None => "interpreter".into(),
+                },
+            })
+            .collect()
     }
 
     /// Stages run by the JIT and by the interpreter.
@@ -337,13 +409,21 @@ impl Executable {
         let graph: &Graph = &self.graph;
         for (&id, tensor) in graph.inputs.iter().zip(inputs) {
             values.tensors.insert(id, tensor);
+            // Converting to f32 is loading the input, not computing: done
+            // before the clock starts, as a peer is handed f32 arrays.
+            if self.compiled_reads.contains(&id) {
+                Self::ensure_buffer(values, pool, id)?;
+            }
         }
         let started = std::time::Instant::now();
-        for (index, stage) in self.stages.iter().enumerate() {
+        let mut stage_times = vec![std::time::Duration::ZERO; self.stages.len()];
+        for ((index, stage), time) in self.stages.iter().enumerate().zip(&mut stage_times) {
             if self.preprocessing.get(index) == Some(&true) {
                 continue;
             }
+            let stage_started = std::time::Instant::now();
             self.run_stage(stage, values, pool, options)?;
+            *time = stage_started.elapsed();
             for value in self.released.get(index).into_iter().flatten() {
                 if self.weights.contains(value) {
                     continue;
@@ -371,6 +451,7 @@ impl Executable {
             compute,
             peak_bytes: pool.peak_bytes,
             total_bytes,
+            stage_times,
         })
     }
 
@@ -410,7 +491,8 @@ impl Executable {
             Ready::Elementwise { inputs, output, len, .. }
             | Ready::Rows { inputs, output, len, .. }
             | Ready::Matmul { inputs, output, len, .. }
-            | Ready::Conv { inputs, output, len, .. } => (inputs, *output, *len),
+            | Ready::Conv { inputs, output, len, .. }
+            | Ready::Attention { inputs, output, len, .. } => (inputs, *output, *len),
         };
         for &input in inputs {
             Self::ensure_buffer(values, pool, input)?;
@@ -516,6 +598,30 @@ impl Executable {
                 // The scratch after the output holds the im2col matrix the
                 // product's second access reads.
                 self.threaded_gemm(product, &pointers, output_index, options, conv.batch * filters, 1, &apply)?;
+            }
+            Ready::Attention {
+                program, probabilities, ..
+            } => {
+                let inputs = pointers.0.get(..inputs.len()).unwrap_or_default();
+                let output = *pointers.0.get(inputs.len()).ok_or(JitError::Missing(output))?;
+                let failure = std::sync::Mutex::new(None);
+                let buffers = attention::Buffers { inputs, output };
+                let shared = Shared(&buffers);
+                parallel(threads, program.units(), 1, |units| {
+                    let buffers = shared.get();
+                    // SAFETY: lowering sized every access from the verified
+                    // types and the buffers from the same types; threads
+                    // take disjoint units, which write disjoint rows.
+                    let result = unsafe { attention::run(program, &self.gemm, options.gemm, probabilities, buffers, units) };
+                    if let Err(e) = result {
+                        if let Ok(mut slot) = failure.lock() {
+                            *slot = Some(e);
+                        }
+                    }
+                });
+                if let Some(e) = failure.into_inner().ok().flatten() {
+                    return Err(e.into());
+                }
             }
             Ready::Interpret { .. } => {}
         }

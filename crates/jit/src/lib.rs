@@ -1,6 +1,7 @@
 //! The Cranelift CPU backend: lowering of the optimized graph's kernels to
 //! loop programs, their code generation, buffer planning and execution.
 
+mod attention;
 pub mod check;
 pub mod codegen;
 mod exec;

@@ -264,6 +264,60 @@ impl Conv2d {
     }
 }
 
+/// Scaled dot-product attention, `softmax(q k^T * scale + bias) v` for
+/// every batch and query head, computed tile by tile (the flash-attention
+/// form: blocks of query rows against tiles of keys, with the online
+/// softmax recurrence, so the scores never exist whole).
+///
+/// `q` is an access over `[batch, q_heads, q_len, head]`, `k` over
+/// `[batch, kv_heads, kv_len, head]`, `v` over `[batch, kv_heads, kv_len,
+/// v_head]`; query head `h` reads key/value head `h / (q_heads /
+/// kv_heads)` (grouped-query attention). The bias of score `[b, h, i, j]`
+/// is the mask's value there (or 0 / -inf for a boolean mask), and -inf
+/// where `causal` or a window excludes key `j` from query `i`. A row that
+/// excludes every key gives zeros. The output is written over `[batch,
+/// q_heads, q_len, v_head]` at `out_strides`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attention {
+    pub batch: usize,
+    pub q_heads: usize,
+    pub kv_heads: usize,
+    pub q_len: usize,
+    pub kv_len: usize,
+    pub head: usize,
+    pub v_head: usize,
+    pub q: Access,
+    pub k: Access,
+    pub v: Access,
+    pub mask: Option<AttentionMask>,
+    pub scale: f32,
+    /// Scores are soft-capped to `softcap * tanh(s / softcap)` when positive.
+    pub softcap: f32,
+    pub causal: bool,
+    /// Keys at most this far before (left) or after (right) the query.
+    pub window: [Option<usize>; 2],
+    pub out_strides: [usize; 4],
+}
+
+/// The mask of an [`Attention`]: an access over `[batch, q_heads, q_len,
+/// kv_len]`, additive, or boolean (1 keeps a key, 0 excludes it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttentionMask {
+    pub access: Access,
+    pub boolean: bool,
+}
+
+impl Attention {
+    /// Query heads per key/value head.
+    pub fn group(&self) -> usize {
+        (self.q_heads / self.kv_heads.max(1)).max(1)
+    }
+
+    pub fn out_len(&self) -> usize {
+        self.batch * self.q_heads * self.q_len * self.v_head
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Conv2d;

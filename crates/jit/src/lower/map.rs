@@ -97,6 +97,14 @@ impl IndexMap {
         Some(map)
     }
 
+    /// Through output `y` of a split of `x` along `axis`, `start` elements
+    /// in: `x[axis] = start + y[axis]`.
+    pub fn through_split(&self, axis: usize, start: u64) -> Option<IndexMap> {
+        let mut map = self.clone();
+        *map.offset.get_mut(axis)? += isize::try_from(start).ok()?;
+        Some(map)
+    }
+
     /// Through a reshape that only inserts or removes size-1 dimensions:
     /// the other dimensions keep their order and sizes.
     pub fn through_unit_reshape(&self, input: &[u64], output: &[u64]) -> Option<IndexMap> {

@@ -15,9 +15,9 @@ mod ops;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use opfuse_ir::{Attr, Graph, NodeId, ValueDef, ValueId};
+use opfuse_ir::{Attr, DType, Graph, NodeId, ValueDef, ValueId};
 
-use crate::program::{Access, Conv2d, Elementwise, Epilogue, Matmul, RowOp, Rows, Step};
+use crate::program::{Access, Attention, AttentionMask, Conv2d, Elementwise, Epilogue, Matmul, RowOp, Rows, Step};
 use map::IndexMap;
 
 /// One step of execution.
@@ -49,6 +49,12 @@ pub enum Stage {
         inputs: Vec<ValueId>,
         output: ValueId,
     },
+    /// Attention in the flash form; `inputs` are the buffers its accesses index.
+    Attention {
+        program: Attention,
+        inputs: Vec<ValueId>,
+        output: ValueId,
+    },
     /// A node the JIT has no path for, run by the reference interpreter.
     Interpret { node: NodeId },
 }
@@ -57,9 +63,11 @@ impl Stage {
     /// The values the stage reads.
     pub fn reads(&self, graph: &Graph) -> Vec<ValueId> {
         match self {
-            Stage::Elementwise { inputs, .. } | Stage::Rows { inputs, .. } | Stage::Matmul { inputs, .. } | Stage::Conv { inputs, .. } => {
-                inputs.clone()
-            }
+            Stage::Elementwise { inputs, .. }
+            | Stage::Rows { inputs, .. }
+            | Stage::Matmul { inputs, .. }
+            | Stage::Conv { inputs, .. }
+            | Stage::Attention { inputs, .. } => inputs.clone(),
             Stage::Interpret { node } => graph.node(*node).map(|n| n.inputs.clone()).unwrap_or_default(),
         }
     }
@@ -67,9 +75,11 @@ impl Stage {
     /// The values the stage writes.
     pub fn writes(&self, graph: &Graph) -> Vec<ValueId> {
         match self {
-            Stage::Elementwise { output, .. } | Stage::Rows { output, .. } | Stage::Matmul { output, .. } | Stage::Conv { output, .. } => {
-                vec![*output]
-            }
+            Stage::Elementwise { output, .. }
+            | Stage::Rows { output, .. }
+            | Stage::Matmul { output, .. }
+            | Stage::Conv { output, .. }
+            | Stage::Attention { output, .. } => vec![*output],
             Stage::Interpret { node } => graph.node(*node).map(|n| n.outputs.clone()).unwrap_or_default(),
         }
     }
@@ -216,12 +226,13 @@ impl<'g> Group<'g> {
     fn stage(&self, node: NodeId, value: ValueId) -> Result<Stage, Need> {
         let graph = self.graph;
         let n = graph.node(node).ok_or(Need::Interpret(node))?;
-        if n.outputs.len() != 1 {
+        if n.outputs.len() != 1 && n.op.name() != "split" {
             return Err(Need::Interpret(node));
         }
         match n.op.name() {
             "matmul" | "batch_matmul" | "gemm" => self.matmul(node, value),
             "conv" => self.conv(node, value),
+            "scaled_dot_product_attention" => self.attention(node, value),
             "softmax" | "layer_norm" | "rms_norm" | "sum" | "mean" | "reduce_max" | "reduce_min" => self.rows(node, value),
             op if !ops::lowers(op) && !VIEWS.contains(&op) => Err(Need::Interpret(node)),
             _ => {
@@ -382,6 +393,124 @@ impl<'g> Group<'g> {
         })
     }
 
+    /// Attention without a past cache or score outputs, on f32, with q, k
+    /// and v as `[B, H, S, D]` (views of buffers) or packed `[B, S, H * D]`
+    /// buffers.
+    fn attention(&self, node: NodeId, value: ValueId) -> Result<Stage, Need> {
+        let graph = self.graph;
+        let n = graph.node(node).ok_or(Need::Interpret(node))?;
+        let interpret = || Need::Interpret(node);
+        let int = |key: &str, default: i64| n.attrs.get(key).and_then(Attr::as_int).unwrap_or(default);
+        let float = |key: &str| n.attrs.get(key).and_then(Attr::as_float).unwrap_or(0.0);
+        let flag = |key: &str| n.attrs.get(key).and_then(Attr::as_bool).unwrap_or(false);
+        let f32_typed = |v: ValueId| graph.ty(v).is_some_and(|t| t.dtype == DType::F32);
+        let (q, k, v, mask) = match n.inputs.as_slice() {
+            [q, k, v] => (*q, *k, *v, None),
+            [q, k, v, mask] => (*q, *k, *v, Some(*mask)),
+            _ => return Err(interpret()),
+        };
+        if flag("qk_matmul_output") || ![q, k, v, value].into_iter().all(f32_typed) || !matches!(int("softmax_precision", 0), 0 | 1) {
+            return Err(interpret());
+        }
+        let size = |d: u64| usize::try_from(d).map_err(|_| interpret());
+        let packed = dims(graph, q).len() == 3;
+        // Each operand's [B, H, S, D] extents.
+        let heads = |value: ValueId, key: &str| -> Result<[u64; 4], Need> {
+            match (dims(graph, value), packed) {
+                (&[b, h, s, d], false) => Ok([b, h, s, d]),
+                (&[b, s, hd], true) => {
+                    let h = u64::try_from(int(key, 0))
+                        .ok()
+                        .filter(|&h| h > 0 && hd % h == 0)
+                        .ok_or_else(interpret)?;
+                    Ok([b, h, s, hd / h])
+                }
+                _ => Err(interpret()),
+            }
+        };
+        let (qd, kd, vd) = (heads(q, "q_num_heads")?, heads(k, "kv_num_heads")?, heads(v, "kv_num_heads")?);
+        let [batch, q_heads, q_len, head] = qd;
+        let (kv_heads, kv_len, v_head) = (kd[1], kd[2], vd[3]);
+        if kd[0] != batch
+            || vd[0] != batch
+            || kd[3] != head
+            || vd[1] != kv_heads
+            || vd[2] != kv_len
+            || kv_heads == 0
+            || q_heads % kv_heads != 0
+        {
+            return Err(interpret());
+        }
+        let mut builder = Builder::new(self);
+        let mut operand = |value: ValueId, extents: [u64; 4]| -> Result<Access, Need> {
+            match packed {
+                false => builder.access(value, IndexMap::identity(4)),
+                // [b, h, s, d] reads the packed [B, S, H, D] layout.
+                true => {
+                    let map = IndexMap::identity(4).through_transpose(&[0, 2, 1, 3]).ok_or_else(interpret)?;
+                    let [b, h, s, d] = extents;
+                    builder.access_as(value, &[b, s, h, d], &map)
+                }
+            }
+        };
+        let (qa, ka, va) = (operand(q, qd)?, operand(k, kd)?, operand(v, vd)?);
+        let mask = match mask {
+            None => None,
+            Some(m) => {
+                let scores = [batch, q_heads, q_len, kv_len];
+                let mask_dims = dims(graph, m);
+                if mask_dims.len() > 4 || !matches!(mask_dims.last(), Some(&t) if t == kv_len || t == 1) {
+                    return Err(interpret());
+                }
+                let map = IndexMap::identity(4)
+                    .broadcast_to_operand(mask_dims, &scores)
+                    .ok_or_else(interpret)?;
+                let boolean = graph.ty(m).is_some_and(|t| t.dtype == DType::Bool);
+                Some(AttentionMask {
+                    access: builder.access(m, map)?,
+                    boolean,
+                })
+            }
+        };
+        let scale = match float("scale") {
+            0.0 => 1.0 / (head as f64).sqrt(),
+            s => s,
+        } as f32;
+        let window = |key: &str| usize::try_from(int(key, -1)).ok();
+        let mut extents = [0usize; 7];
+        for (slot, d) in extents.iter_mut().zip([batch, q_heads, kv_heads, q_len, kv_len, head, v_head]) {
+            *slot = size(d)?;
+        }
+        let [batch, q_heads, kv_heads, q_len, kv_len, head, v_head] = extents;
+        let out_strides = match packed {
+            false => [q_heads * q_len * v_head, q_len * v_head, v_head, 1],
+            true => [q_len * q_heads * v_head, v_head, q_heads * v_head, 1],
+        };
+        let program = Attention {
+            batch,
+            q_heads,
+            kv_heads,
+            q_len,
+            kv_len,
+            head,
+            v_head,
+            q: qa,
+            k: ka,
+            v: va,
+            mask,
+            scale,
+            softcap: float("softcap") as f32,
+            causal: flag("is_causal"),
+            window: [window("left_window_size"), window("right_window_size")],
+            out_strides,
+        };
+        Ok(Stage::Attention {
+            program,
+            inputs: builder.buffers,
+            output: value,
+        })
+    }
+
     fn rows(&self, node: NodeId, value: ValueId) -> Result<Stage, Need> {
         let graph = self.graph;
         let n = graph.node(node).ok_or(Need::Interpret(node))?;
@@ -440,7 +569,32 @@ impl<'g> Group<'g> {
 }
 
 /// Views lowering composes into index maps.
-const VIEWS: [&str; 7] = ["transpose", "slice", "expand", "reshape", "squeeze", "unsqueeze", "flatten"];
+const VIEWS: [&str; 8] = [
+    "transpose",
+    "slice",
+    "split",
+    "expand",
+    "reshape",
+    "squeeze",
+    "unsqueeze",
+    "flatten",
+];
+
+/// Where output `value` of split node `n` starts: its axis, and the sum of
+/// the earlier outputs' extents along it.
+fn split_position(graph: &Graph, n: &opfuse_ir::Node, value: ValueId) -> Option<(usize, u64)> {
+    let x = dims(graph, *n.inputs.first()?);
+    let axis = n.attrs.get("axis").and_then(Attr::as_int).unwrap_or(0);
+    let axis = usize::try_from(if axis < 0 { axis + x.len() as i64 } else { axis }).ok()?;
+    let index = n.outputs.iter().position(|&o| o == value)?;
+    let start = n
+        .outputs
+        .get(..index)?
+        .iter()
+        .map(|&o| dims(graph, o).get(axis).copied())
+        .sum::<Option<u64>>()?;
+    Some((axis, start))
+}
 
 fn dims(graph: &Graph, value: ValueId) -> &[u64] {
     graph.ty(value).map(|t| t.shape.dims()).unwrap_or_default()
@@ -484,6 +638,15 @@ impl<'a, 'g> Builder<'a, 'g> {
     /// computed value must become a buffer first.
     fn access(&mut self, value: ValueId, map: IndexMap) -> Result<Access, Need> {
         let step = self.value(value, map, false)?;
+        match self.steps.get(step) {
+            Some(Step::Load(n)) => self.accesses.get(*n).cloned().ok_or(Need::Buffer(value)),
+            _ => Err(Need::Buffer(value)),
+        }
+    }
+
+    /// The access reading buffer `value` as if it had row-major `shape`.
+    fn access_as(&mut self, value: ValueId, shape: &[u64], map: &IndexMap) -> Result<Access, Need> {
+        let step = self.load(value, shape, map)?;
         match self.steps.get(step) {
             Some(Step::Load(n)) => self.accesses.get(*n).cloned().ok_or(Need::Buffer(value)),
             _ => Err(Need::Buffer(value)),
@@ -563,6 +726,11 @@ impl<'a, 'g> Builder<'a, 'g> {
             "expand" => {
                 let x = input.ok_or(Need::Interpret(node))?;
                 let (x, m) = view_input(map.broadcast_to_operand(dims(graph, x), out))?;
+                self.value(x, m, false)
+            }
+            "split" => {
+                let (axis, start) = split_position(graph, n, value).ok_or(Need::Interpret(node))?;
+                let (x, m) = view_input(map.through_split(axis, start))?;
                 self.value(x, m, false)
             }
             "reshape" | "squeeze" | "unsqueeze" | "flatten" => {
@@ -778,6 +946,7 @@ mod tests {
                 Stage::Matmul { program, .. } if program.epilogue.is_some() => "matmul+epilogue",
                 Stage::Matmul { .. } => "matmul",
                 Stage::Conv { .. } => "conv",
+                Stage::Attention { .. } => "attention",
                 Stage::Interpret { .. } => "interpret",
             })
             .collect()
