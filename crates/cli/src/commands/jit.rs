@@ -40,10 +40,12 @@ pub fn run(
     let params = params_of(graph, args.seed);
     executable.bind(&params, &options).map_err(|e| fail(&e))?;
     let mut times = Vec::new();
+    let mut stage_times: Vec<Vec<Duration>> = Vec::new();
     let mut timed = |inputs: Vec<Tensor>| {
         let result = executable.run(inputs, &options);
         if let Ok(run) = &result {
             times.push(run.compute);
+            stage_times.push(run.stage_times.clone());
         }
         result
     };
@@ -111,5 +113,28 @@ pub fn run(
             ms(min)
         );
     }
+    if args.profile {
+        text.push_str(&profile(&executable.stage_labels(), &stage_times));
+    }
     Ok((names, first.outputs, text))
+}
+
+/// Each stage's median time over the runs, slowest first.
+fn profile(labels: &[String], runs: &[Vec<Duration>]) -> String {
+    let mut rows: Vec<(Duration, usize)> = (0..labels.len())
+        .map(|stage| {
+            let mut times: Vec<Duration> = runs.iter().filter_map(|run| run.get(stage).copied()).collect();
+            times.sort();
+            (times.get(times.len() / 2).copied().unwrap_or_default(), stage)
+        })
+        .collect();
+    rows.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let total: Duration = rows.iter().map(|r| r.0).sum();
+    let mut text = String::from("profile: median per stage, slowest first\n");
+    for (time, stage) in rows {
+        let share = 100.0 * time.as_secs_f64() / total.as_secs_f64().max(f64::MIN_POSITIVE);
+        let label = labels.get(stage).map_or("?", String::as_str);
+        let _ = writeln!(text, "  {:>10.3} ms {share:>5.1}%  #{stage} {label}", time.as_secs_f64() * 1e3);
+    }
+    text
 }

@@ -46,6 +46,10 @@ pub struct RunArgs {
     /// Time this many runs and print compile time and median/min run time.
     #[arg(long, value_name = "RUNS")]
     pub bench: Option<usize>,
+    /// Print each stage's median time over the runs (with --bench) or its
+    /// time in the one run.
+    #[arg(long)]
+    pub profile: bool,
     /// Who multiplies matrices: the JIT's own micro-kernel or the
     /// matrixmultiply crate (the JIT still runs prologues and epilogues).
     #[arg(long, value_enum, default_value_t = GemmChoice::Jit)]
