@@ -14,6 +14,7 @@ use crate::attention;
 use crate::codegen::{CodegenError, Jit, Kernel};
 use crate::gemm::{Gemm, GemmError, GemmPath};
 use crate::lower::{lower, Stage};
+use crate::native::Native;
 use crate::plan::{last_uses, Pool};
 use crate::program::{Access, Attention, Conv2d, Epilogue, Matmul};
 
@@ -78,6 +79,12 @@ enum Ready {
         inputs: Vec<ValueId>,
         output: ValueId,
         len: usize,
+    },
+    Native {
+        op: Native,
+        inputs: Vec<ValueId>,
+        /// Each output and its length.
+        outputs: Vec<(ValueId, usize)>,
     },
     Interpret {
         node: NodeId,
@@ -226,6 +233,14 @@ pub fn compile(graph: VerifiedGraph, kernels: &[Vec<NodeId>], catalog: Catalog) 
                 inputs,
                 output,
             },
+            Stage::Native { op, inputs, outputs } => Ready::Native {
+                outputs: outputs
+                    .into_iter()
+                    .map(|v| (v, graph.ty(v).and_then(|t| t.shape.numel()).unwrap_or(0) as usize))
+                    .collect(),
+                op,
+                inputs,
+            },
             Stage::Interpret { node } => Ready::Interpret { node },
         });
     }
@@ -343,6 +358,11 @@ impl Executable {
                 },
                 Ready::Conv { output, .. } => format!("conv -> {}", name(output)),
                 Ready::Attention { output, .. } => format!("attention -> {}", name(output)),
+                Ready::Native { op, outputs, .. } => format!(
+                    "native `{}` -> {}",
+                    op.name(),
+                    outputs.iter().map(|(v, _)| name(v)).collect::<Vec<_>>().join(", ")
+                ),
                 Ready::Interpret { node } => match graph.node(*node) {
                     Some(n) => format!(
                         "interpreter `{}` -> {}",
@@ -488,6 +508,7 @@ impl Executable {
     fn run_stage(&self, stage: &Ready, values: &mut Values, pool: &mut Pool, options: &Options) -> Result<(), JitError> {
         let (inputs, output, len) = match stage {
             Ready::Interpret { node } => return self.interpret(*node, values),
+            Ready::Native { op, inputs, outputs } => return Self::run_native(op, inputs, outputs, values, pool),
             Ready::Elementwise { inputs, output, len, .. }
             | Ready::Rows { inputs, output, len, .. }
             | Ready::Matmul { inputs, output, len, .. }
@@ -623,12 +644,35 @@ impl Executable {
                     return Err(e.into());
                 }
             }
-            Ready::Interpret { .. } => {}
+            Ready::Interpret { .. } | Ready::Native { .. } => {}
         }
         if let Some(cols) = scratch {
             pool.give(cols);
         }
         values.buffers.insert(output, out);
+        Ok(())
+    }
+
+    fn run_native(
+        op: &Native,
+        inputs: &[ValueId],
+        outputs: &[(ValueId, usize)],
+        values: &mut Values,
+        pool: &mut Pool,
+    ) -> Result<(), JitError> {
+        for &input in inputs {
+            Self::ensure_buffer(values, pool, input)?;
+        }
+        let mut out: Vec<Vec<f32>> = outputs.iter().map(|&(_, len)| pool.take(len)).collect();
+        let slices = inputs
+            .iter()
+            .map(|v| values.buffers.get(v).map(Vec::as_slice).ok_or(JitError::Missing(*v)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut targets: Vec<&mut [f32]> = out.iter_mut().map(Vec::as_mut_slice).collect();
+        op.run(&slices, &mut targets);
+        for (&(value, _), buffer) in outputs.iter().zip(out) {
+            values.buffers.insert(value, buffer);
+        }
         Ok(())
     }
 

@@ -7,6 +7,7 @@ pub mod codegen;
 mod exec;
 pub mod gemm;
 pub mod lower;
+pub mod native;
 pub mod plan;
 pub mod program;
 

@@ -18,6 +18,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use opfuse_ir::{Attr, DType, Graph, NodeId, ValueDef, ValueId};
 
 use crate::program::{Access, Attention, AttentionMask, Conv2d, Elementwise, Epilogue, Matmul, RowOp, Rows, Step};
+use crate::native::{self, Native};
 use map::IndexMap;
 
 /// One step of execution.
@@ -55,6 +56,13 @@ pub enum Stage {
         inputs: Vec<ValueId>,
         output: ValueId,
     },
+    /// A layout or index op run natively on f32 buffers; `inputs` and
+    /// `outputs` are the node's, in order.
+    Native {
+        op: Native,
+        inputs: Vec<ValueId>,
+        outputs: Vec<ValueId>,
+    },
     /// A node the JIT has no path for, run by the reference interpreter.
     Interpret { node: NodeId },
 }
@@ -67,7 +75,8 @@ impl Stage {
             | Stage::Rows { inputs, .. }
             | Stage::Matmul { inputs, .. }
             | Stage::Conv { inputs, .. }
-            | Stage::Attention { inputs, .. } => inputs.clone(),
+            | Stage::Attention { inputs, .. }
+            | Stage::Native { inputs, .. } => inputs.clone(),
             Stage::Interpret { node } => graph.node(*node).map(|n| n.inputs.clone()).unwrap_or_default(),
         }
     }
@@ -80,6 +89,7 @@ impl Stage {
             | Stage::Matmul { output, .. }
             | Stage::Conv { output, .. }
             | Stage::Attention { output, .. } => vec![*output],
+            Stage::Native { outputs, .. } => outputs.clone(),
             Stage::Interpret { node } => graph.node(*node).map(|n| n.outputs.clone()).unwrap_or_default(),
         }
     }
@@ -204,11 +214,15 @@ impl<'g> Group<'g> {
         order.sort();
         let mut stages = Vec::new();
         let mut interpreted_done = HashSet::new();
+        let mut native_done = HashSet::new();
         for (node, value) in order {
             if self.interpreted.contains(&node) {
                 if interpreted_done.insert(node) {
                     stages.push(Stage::Interpret { node });
                 }
+                continue;
+            }
+            if graph_is_native(self.graph, node) && !native_done.insert(node) {
                 continue;
             }
             match self.stage(node, value) {
@@ -226,13 +240,14 @@ impl<'g> Group<'g> {
     fn stage(&self, node: NodeId, value: ValueId) -> Result<Stage, Need> {
         let graph = self.graph;
         let n = graph.node(node).ok_or(Need::Interpret(node))?;
-        if n.outputs.len() != 1 && n.op.name() != "split" {
+        if n.outputs.len() != 1 && n.op.name() != "split" && !native::OPS.contains(&n.op.name()) {
             return Err(Need::Interpret(node));
         }
         match n.op.name() {
             "matmul" | "batch_matmul" | "gemm" => self.matmul(node, value),
             "conv" => self.conv(node, value),
             "scaled_dot_product_attention" => self.attention(node, value),
+            op if native::OPS.contains(&op) => self.native(node),
             "softmax" | "layer_norm" | "rms_norm" | "sum" | "mean" | "reduce_max" | "reduce_min" => self.rows(node, value),
             op if !ops::lowers(op) && !VIEWS.contains(&op) => Err(Need::Interpret(node)),
             _ => {
@@ -390,6 +405,26 @@ impl<'g> Group<'g> {
             epilogue: None,
             inputs: n.inputs.clone(),
             output: value,
+        })
+    }
+
+    /// A native stage reading the node's inputs as buffers and writing all
+    /// of its outputs.
+    fn native(&self, node: NodeId) -> Result<Stage, Need> {
+        let graph = self.graph;
+        let n = graph.node(node).ok_or(Need::Interpret(node))?;
+        let typed = |v: &ValueId| graph.ty(*v).is_some_and(|t| ops::computes(t.dtype));
+        if !n.inputs.iter().chain(&n.outputs).all(typed) {
+            return Err(Need::Interpret(node));
+        }
+        let op = native::lower(graph, n).ok_or(Need::Interpret(node))?;
+        if let Some(&computed) = n.inputs.iter().find(|v| self.produced.contains_key(v) && !self.buffered.contains(v)) {
+            return Err(Need::Buffer(computed));
+        }
+        Ok(Stage::Native {
+            op,
+            inputs: n.inputs.clone(),
+            outputs: n.outputs.clone(),
         })
     }
 
@@ -579,6 +614,11 @@ const VIEWS: [&str; 8] = [
     "unsqueeze",
     "flatten",
 ];
+
+/// Whether `node` is one a native stage may run (all its outputs at once).
+fn graph_is_native(graph: &Graph, node: NodeId) -> bool {
+    graph.node(node).is_some_and(|n| native::OPS.contains(&n.op.name()))
+}
 
 /// Where output `value` of split node `n` starts: its axis, and the sum of
 /// the earlier outputs' extents along it.
@@ -947,6 +987,7 @@ mod tests {
                 Stage::Matmul { .. } => "matmul",
                 Stage::Conv { .. } => "conv",
                 Stage::Attention { .. } => "attention",
+                Stage::Native { .. } => "native",
                 Stage::Interpret { .. } => "interpret",
             })
             .collect()
