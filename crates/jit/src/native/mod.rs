@@ -1,23 +1,92 @@
 //! Native stages: layout and index ops that move data rather than compute
-//! (concat, ...), run in Rust on the f32 buffers by index arithmetic. They
-//! need no code generation: each is a few loops of copies whose shape
-//! lowering fixes from the verified types, and they spare the values the
-//! round trip through the interpreter's f64 tensors.
+//! (concat, pad, gather, ...), and pools, sorts and arg-reductions that no
+//! loop program expresses, run in Rust on the f32 buffers by index
+//! arithmetic. They need no code generation: each is a few loops whose
+//! shape lowering fixes from the verified types, and they spare the values
+//! the round trip through the interpreter's f64 tensors.
+//!
+//! Integer values travel as f32 whole numbers (indices in, positions out;
+//! exact below 2^24). Where the interpreter fails on data (an index out of
+//! range), a native stage cannot: it writes zeros there instead and never
+//! reads out of bounds (see `gather`).
 
+mod arg_extreme;
 mod concat;
+mod cumsum;
+mod depth_to_space;
+mod gather;
+mod one_hot;
+mod pool;
+mod remap;
+mod top_k;
+mod trilu;
 
 use opfuse_ir::{Graph, Node, ValueId};
 
+pub use arg_extreme::ArgExtreme;
 pub use concat::Concat;
+pub use cumsum::Cumsum;
+pub use depth_to_space::DepthToSpace;
+pub use gather::{Gather, GatherElements};
+pub use one_hot::OneHot;
+pub use pool::{AxisWindow, Pool, PoolAxis, Reduce};
+pub use remap::{AxisRead, Remap};
+pub use top_k::TopK;
+pub use trilu::Trilu;
 
-/// One native op, with every extent fixed.
+/// One native op, with every extent fixed. Variants shared by several ops
+/// carry the op's name.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Native {
     Concat(Concat),
+    /// `pad`, `tile`, `reverse` or `roll`.
+    Remap(&'static str, Remap),
+    Trilu(Trilu),
+    /// `depth_to_space` or `space_to_depth`.
+    DepthToSpace(DepthToSpace),
+    Cumsum(Cumsum),
+    /// `gather`, `index_select` or `embedding`.
+    Gather(&'static str, Gather),
+    GatherElements(GatherElements),
+    OneHot(OneHot),
+    /// Any op of the `pool` class.
+    Pool(&'static str, Pool),
+    /// `top_k`, `sort` or `argsort`.
+    TopK(&'static str, TopK),
+    /// `argmax` or `argmin`.
+    ArgExtreme(ArgExtreme),
 }
 
 /// The ops lowering hands to [`lower`].
-pub const OPS: [&str; 1] = ["concat"];
+pub const OPS: [&str; 27] = [
+    "concat",
+    "pad",
+    "tile",
+    "reverse",
+    "roll",
+    "trilu",
+    "depth_to_space",
+    "space_to_depth",
+    "cumsum",
+    "gather",
+    "index_select",
+    "embedding",
+    "gather_elements",
+    "one_hot",
+    "max_pool",
+    "avg_pool",
+    "lp_pool",
+    "global_avg_pool",
+    "global_max_pool",
+    "global_lp_pool",
+    "adaptive_avg_pool",
+    "adaptive_max_pool",
+    "top_k",
+    "sort",
+    "argsort",
+    "argmax",
+    "argmin",
+];
 
 /// The native form of `node`, or `None` when the op or these attributes
 /// have no native path.
@@ -25,8 +94,31 @@ pub fn lower(graph: &Graph, node: &Node) -> Option<Native> {
     let dims = |v: &ValueId| graph.ty(*v).map(|t| t.shape.dims().to_vec());
     let inputs: Vec<Vec<u64>> = node.inputs.iter().map(dims).collect::<Option<_>>()?;
     let outputs: Vec<Vec<u64>> = node.outputs.iter().map(dims).collect::<Option<_>>()?;
-    match (node.op.name(), outputs.as_slice()) {
-        ("concat", [output]) => Concat::lower(&node.attrs, &inputs, output).map(Native::Concat),
+    let name = OPS.iter().copied().find(|&op| op == node.op.name())?;
+    let attrs = &node.attrs;
+    match (name, inputs.as_slice(), outputs.as_slice()) {
+        ("concat", _, [output]) => Concat::lower(attrs, &inputs, output).map(Native::Concat),
+        ("pad", [x], [output]) => Remap::pad(attrs, x, output).map(|r| Native::Remap(name, r)),
+        ("tile", [x], [output]) => Remap::tile(x, output).map(|r| Native::Remap(name, r)),
+        ("reverse", [x], [_]) => Remap::reverse(attrs, x).map(|r| Native::Remap(name, r)),
+        ("roll", [x], [_]) => Remap::roll(attrs, x).map(|r| Native::Remap(name, r)),
+        ("trilu", [x], [_]) => Trilu::lower(attrs, x).map(Native::Trilu),
+        ("depth_to_space" | "space_to_depth", [x], [output]) => {
+            DepthToSpace::lower(attrs, x, output, name == "space_to_depth").map(Native::DepthToSpace)
+        }
+        ("cumsum", [x], [_]) => Cumsum::lower(attrs, x).map(Native::Cumsum),
+        ("gather" | "index_select" | "embedding", [data, indices], [_]) => {
+            Gather::lower(attrs, data, indices, name == "embedding").map(|g| Native::Gather(name, g))
+        }
+        ("gather_elements", [data, indices], [_]) => GatherElements::lower(attrs, data, indices).map(Native::GatherElements),
+        ("one_hot", [indices, values], [_]) => OneHot::lower(attrs, indices, values).map(Native::OneHot),
+        ("max_pool" | "avg_pool" | "lp_pool", [x], [output]) => Pool::windowed(name, attrs, x, output).map(|p| Native::Pool(name, p)),
+        ("global_avg_pool" | "global_max_pool" | "global_lp_pool", [x], [output]) => {
+            Pool::global(name, attrs, x, output).map(|p| Native::Pool(name, p))
+        }
+        ("adaptive_avg_pool" | "adaptive_max_pool", [x], [output]) => Pool::adaptive(name, x, output).map(|p| Native::Pool(name, p)),
+        ("top_k" | "sort", [x], [_, _]) | ("argsort", [x], [_]) => TopK::lower(name, attrs, x).map(|t| Native::TopK(name, t)),
+        ("argmax" | "argmin", [x], [_]) => ArgExtreme::lower(name, attrs, x).map(Native::ArgExtreme),
         _ => None,
     }
 }
@@ -36,6 +128,15 @@ impl Native {
     pub fn name(&self) -> &'static str {
         match self {
             Native::Concat(_) => "concat",
+            Native::Remap(name, _) | Native::Gather(name, _) | Native::Pool(name, _) | Native::TopK(name, _) => name,
+            Native::Trilu(_) => "trilu",
+            Native::DepthToSpace(op) if op.inverse => "space_to_depth",
+            Native::DepthToSpace(_) => "depth_to_space",
+            Native::Cumsum(_) => "cumsum",
+            Native::GatherElements(_) => "gather_elements",
+            Native::OneHot(_) => "one_hot",
+            Native::ArgExtreme(op) if op.min => "argmin",
+            Native::ArgExtreme(_) => "argmax",
         }
     }
 
@@ -44,8 +145,22 @@ impl Native {
     /// the extents say leave the rest of an output untouched rather than
     /// panic.
     pub fn run(&self, inputs: &[&[f32]], outputs: &mut [&mut [f32]]) {
-        if let (Native::Concat(concat), [output]) = (self, outputs) {
-            concat.run(inputs, output)
+        let first = inputs.first().copied().unwrap_or_default();
+        let second = inputs.get(1).copied().unwrap_or_default();
+        match (self, outputs) {
+            (Native::Concat(op), [output]) => op.run(inputs, output),
+            (Native::Remap(_, op), [output]) => op.run(first, output),
+            (Native::Trilu(op), [output]) => op.run(first, output),
+            (Native::DepthToSpace(op), [output]) => op.run(first, output),
+            (Native::Cumsum(op), [output]) => op.run(first, output),
+            (Native::Gather(_, op), [output]) => op.run(first, second, output),
+            (Native::GatherElements(op), [output]) => op.run(first, second, output),
+            (Native::OneHot(op), [output]) => op.run(first, second, output),
+            (Native::Pool(_, op), [output]) => op.run(first, output),
+            (Native::TopK(_, op), [values, positions]) => op.run(first, Some(values), Some(positions)),
+            (Native::TopK(_, op), [positions]) => op.run(first, None, Some(positions)),
+            (Native::ArgExtreme(op), [output]) => op.run(first, output),
+            _ => {}
         }
     }
 }
@@ -53,16 +168,17 @@ impl Native {
 /// `(outer, axis, inner)`: the product of the dimensions before `axis`,
 /// its extent, and the product after it.
 pub(crate) fn split_at_axis(dims: &[u64], axis: usize) -> Option<(usize, usize, usize)> {
-    let size = |d: &[u64]| d.iter().try_fold(1usize, |acc, &x| acc.checked_mul(usize::try_from(x).ok()?));
-    Some((
-        size(dims.get(..axis)?)?,
-        usize::try_from(*dims.get(axis)?).ok()?,
-        size(dims.get(axis + 1..)?)?,
-    ))
+    let size = |d: &[u64]| d.iter().try_fold(1usize, |acc, &x| acc.checked_mul(to_usize(x)?));
+    Some((size(dims.get(..axis)?)?, to_usize(*dims.get(axis)?)?, size(dims.get(axis + 1..)?)?))
 }
 
 /// `axis` counted from the end when negative, checked against `rank`.
 pub(crate) fn axis_of(axis: i64, rank: usize) -> Option<usize> {
     let axis = if axis < 0 { axis + rank as i64 } else { axis };
     usize::try_from(axis).ok().filter(|&a| a < rank)
+}
+
+/// An extent as a `usize`, or `None` where it does not fit.
+pub(crate) fn to_usize(extent: u64) -> Option<usize> {
+    usize::try_from(extent).ok()
 }

@@ -1,0 +1,404 @@
+//! Pooling over `[N, C, spatial...]` with any number of spatial axes:
+//! `max_pool`, `avg_pool` and `lp_pool` over `kernel` windows, their
+//! global forms (one window per plane) and PyTorch's adaptive pools. Every
+//! pool is a window per output coordinate of each spatial axis (its first
+//! input position, tap count and taps on the padding), fixed at lowering;
+//! the windows of an output position are the product of its axes' windows,
+//! and the innermost axis reads a contiguous run when undilated. Sums run in
+//! f64, as the interpreter's do.
+
+use opfuse_ir::{Attr, Attrs};
+
+use super::to_usize;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pool {
+    pub reduce: Reduce,
+    /// `N * C`: the planes pooled one after another.
+    pub lanes: usize,
+    /// The elements of one input plane.
+    pub plane: usize,
+    /// Per spatial axis: its input stride within a plane, its dilation and
+    /// the window of each of its output coordinates.
+    pub axes: Vec<PoolAxis>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Reduce {
+    /// The maximum; NaN wins, and a window wholly on the padding is -inf.
+    Max,
+    /// The mean over the window's input taps, and over its pad taps too
+    /// (as zeros) with `include_pad`.
+    Average { include_pad: bool },
+    /// `(sum |x|^p)^(1/p)`.
+    Lp { p: f64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolAxis {
+    pub stride: usize,
+    pub dilation: usize,
+    pub windows: Vec<AxisWindow>,
+}
+
+/// Taps `start + j * dilation` for `j < taps` on the input, and how many
+/// taps of the window fall on the padding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AxisWindow {
+    pub start: usize,
+    pub taps: usize,
+    pub pads: usize,
+}
+
+impl Pool {
+    /// `max_pool` (without its `indices` output), `avg_pool` and `lp_pool`.
+    pub fn windowed(op: &str, attrs: &Attrs, input: &[u64], output: &[u64]) -> Option<Pool> {
+        let reduce = match op {
+            "max_pool" if attrs.get("indices").and_then(Attr::as_bool) == Some(false) => Reduce::Max,
+            "avg_pool" => Reduce::Average {
+                include_pad: attrs.get("count_include_pad").and_then(Attr::as_bool)?,
+            },
+            "lp_pool" => Reduce::Lp {
+                p: attrs.get("p").and_then(Attr::as_int)? as f64,
+            },
+            _ => return None,
+        };
+        let (lanes, spatial, out) = split_lanes(input, output)?;
+        let n = spatial.len();
+        let list = |name: &str, len: usize, fill: u64| -> Option<Vec<u64>> {
+            match attrs.get(name).and_then(Attr::as_ints)? {
+                values if values.is_empty() => Some(vec![fill; len]),
+                values if values.len() == len => values.iter().map(|&v| u64::try_from(v).ok()).collect(),
+                _ => None,
+            }
+        };
+        let kernel = list("kernel", n, 1)?;
+        let strides = list("strides", n, 1)?;
+        let dilations = list("dilations", n, 1)?;
+        let pads = list("pads", 2 * n, 0)?;
+        let auto_pad = attrs.get("auto_pad").and_then(Attr::as_str)?;
+        let mut plane_stride = 1usize;
+        let mut axes = Vec::with_capacity(n);
+        for a in (0..n).rev() {
+            let (extent, outputs) = (*spatial.get(a)?, *out.get(a)?);
+            let (stride, dilation, kernel) = (*strides.get(a)?, *dilations.get(a)?, *kernel.get(a)?);
+            let span = dilation.checked_mul(kernel.checked_sub(1)?)?.checked_add(1)?;
+            let (begin, end) = match auto_pad {
+                "NOTSET" | "VALID" => (*pads.get(a)?, *pads.get(a + n)?),
+                "SAME_UPPER" | "SAME_LOWER" => {
+                    let total = (outputs.max(1) - 1).checked_mul(stride)?.checked_add(span)?.saturating_sub(extent);
+                    let (small, large) = (total / 2, total - total / 2);
+                    if auto_pad == "SAME_UPPER" {
+                        (small, large)
+                    } else {
+                        (large, small)
+                    }
+                }
+                _ => return None,
+            };
+            let geometry = Geometry {
+                extent,
+                stride,
+                dilation,
+                kernel,
+                begin,
+                end,
+            };
+            let windows = (0..outputs).map(|o| geometry.window(o)).collect::<Option<Vec<_>>>()?;
+            axes.push(PoolAxis {
+                stride: plane_stride,
+                dilation: to_usize(dilation)?,
+                windows,
+            });
+            plane_stride = plane_stride.checked_mul(to_usize(extent)?)?;
+        }
+        axes.reverse();
+        Some(Pool {
+            reduce,
+            lanes,
+            plane: plane_stride,
+            axes,
+        })
+    }
+
+    /// `global_avg_pool`, `global_max_pool` and `global_lp_pool`: one window
+    /// covering each plane.
+    pub fn global(op: &str, attrs: &Attrs, input: &[u64], output: &[u64]) -> Option<Pool> {
+        let reduce = match op {
+            "global_max_pool" => Reduce::Max,
+            "global_avg_pool" => Reduce::Average { include_pad: false },
+            "global_lp_pool" => Reduce::Lp {
+                p: attrs.get("p").and_then(Attr::as_int)? as f64,
+            },
+            _ => return None,
+        };
+        let (lanes, spatial, out) = split_lanes(input, output)?;
+        if out.iter().any(|&o| o != 1) {
+            return None;
+        }
+        Pool::per_axis(reduce, lanes, spatial, |_, extent| {
+            Some(vec![AxisWindow {
+                start: 0,
+                taps: extent,
+                pads: 0,
+            }])
+        })
+    }
+
+    /// `adaptive_avg_pool` and `adaptive_max_pool`: output coordinate `o` of
+    /// `out` pools input positions `[floor(o * in / out), ceil((o + 1) * in / out))`.
+    pub fn adaptive(op: &str, input: &[u64], output: &[u64]) -> Option<Pool> {
+        let reduce = match op {
+            "adaptive_max_pool" => Reduce::Max,
+            "adaptive_avg_pool" => Reduce::Average { include_pad: false },
+            _ => return None,
+        };
+        let (lanes, spatial, out) = split_lanes(input, output)?;
+        Pool::per_axis(reduce, lanes, spatial, |a, extent| {
+            let outputs = to_usize(*out.get(a)?)?;
+            (0..outputs)
+                .map(|o| {
+                    let start = o.checked_mul(extent)? / outputs;
+                    let end = (o + 1).checked_mul(extent)?.div_ceil(outputs);
+                    Some(AxisWindow {
+                        start,
+                        taps: end.checked_sub(start)?,
+                        pads: 0,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    pub fn run(&self, input: &[f32], output: &mut [f32]) {
+        let positions: usize = self.axes.iter().map(|a| a.windows.len()).product();
+        let mut chosen: Vec<AxisWindow> = Vec::with_capacity(self.axes.len());
+        let lanes = input.chunks(self.plane.max(1)).zip(output.chunks_mut(positions.max(1)));
+        for (x, out) in lanes.take(self.lanes) {
+            let mut coordinates = vec![0usize; self.axes.len()];
+            for target in out.iter_mut() {
+                chosen.clear();
+                chosen.extend(self.axes.iter().zip(&coordinates).filter_map(|(axis, &c)| axis.windows.get(c)));
+                let mut total = Total::new(self.reduce);
+                total.window(&self.axes, &chosen, x, 0);
+                *target = total.finish(&chosen);
+                for (c, axis) in coordinates.iter_mut().zip(&self.axes).rev() {
+                    *c += 1;
+                    if *c < axis.windows.len() {
+                        break;
+                    }
+                    *c = 0;
+                }
+            }
+        }
+    }
+
+    /// A pool whose windows `windows(axis, extent)` gives per spatial axis,
+    /// undilated.
+    fn per_axis(reduce: Reduce, lanes: usize, spatial: &[u64], windows: impl Fn(usize, usize) -> Option<Vec<AxisWindow>>) -> Option<Pool> {
+        let mut plane = 1usize;
+        let mut axes = Vec::with_capacity(spatial.len());
+        for (a, &extent) in spatial.iter().enumerate().rev() {
+            let extent = to_usize(extent)?;
+            axes.push(PoolAxis {
+                stride: plane,
+                dilation: 1,
+                windows: windows(a, extent)?,
+            });
+            plane = plane.checked_mul(extent)?;
+        }
+        axes.reverse();
+        Some(Pool {
+            reduce,
+            lanes,
+            plane,
+            axes,
+        })
+    }
+}
+
+/// `N * C`, the input's spatial extents and the output's, for a pool's
+/// `[N, C, spatial...]` input and output.
+fn split_lanes<'a>(input: &'a [u64], output: &'a [u64]) -> Option<(usize, &'a [u64], &'a [u64])> {
+    let ([n, c, spatial @ ..], [on, oc, out @ ..]) = (input, output) else {
+        return None;
+    };
+    let same = (n, c) == (on, oc) && !spatial.is_empty() && spatial.len() == out.len();
+    same.then_some((to_usize(*n)?.checked_mul(to_usize(*c)?)?, spatial, out))
+}
+
+/// One spatial axis of a windowed pool, as the catalog's attributes and the
+/// input extent give it.
+struct Geometry {
+    extent: u64,
+    stride: u64,
+    dilation: u64,
+    kernel: u64,
+    begin: u64,
+    end: u64,
+}
+
+impl Geometry {
+    /// The window at output coordinate `o`: the taps `j < kernel` whose
+    /// position `o * stride - begin + j * dilation` lies in the input, and
+    /// how many lie on the padding (ceil mode's last window may reach past
+    /// it; those taps count nowhere), as the interpreter's `axis_window`.
+    fn window(&self, o: u64) -> Option<AxisWindow> {
+        let i = |v: u64| i128::from(v);
+        let (dilation, kernel) = (i(self.dilation).max(1), i(self.kernel));
+        let start = i(o) * i(self.stride) - i(self.begin);
+        let ceil_div = |a: i128, b: i128| -((-a).div_euclid(b));
+        let taps_within = |low: i128, high: i128| {
+            let first = ceil_div(low - start, dilation).max(0);
+            let end = ceil_div(high - start, dilation).min(kernel);
+            (first, end.max(first))
+        };
+        let (first, end) = taps_within(0, i(self.extent));
+        let (pad_first, pad_end) = taps_within(-i(self.begin), i(self.extent) + i(self.end));
+        Some(AxisWindow {
+            start: match end > first {
+                true => usize::try_from(start + first * dilation).ok()?,
+                false => 0,
+            },
+            taps: usize::try_from(end - first).ok()?,
+            pads: usize::try_from((pad_end - pad_first) - (end - first)).ok()?,
+        })
+    }
+}
+
+/// A running reduction over one window.
+struct Total {
+    reduce: Reduce,
+    max: f32,
+    nan: bool,
+    sum: f64,
+}
+
+impl Total {
+    fn new(reduce: Reduce) -> Total {
+        Total {
+            reduce,
+            max: f32::NEG_INFINITY,
+            nan: false,
+            sum: 0.0,
+        }
+    }
+
+    /// Adds the taps of `windows` (one per axis from `axes`'s first) at
+    /// `base` in `plane`; taps past the end of `plane` are skipped.
+    fn window(&mut self, axes: &[PoolAxis], windows: &[AxisWindow], plane: &[f32], base: usize) {
+        let (Some((axis, rest)), Some((window, inner))) = (axes.split_first(), windows.split_first()) else {
+            return;
+        };
+        let first = base + window.start * axis.stride;
+        if !rest.is_empty() {
+            for j in 0..window.taps {
+                self.window(rest, inner, plane, first + j * axis.dilation * axis.stride);
+            }
+        } else if axis.dilation == 1 && axis.stride == 1 {
+            let end = (first + window.taps).min(plane.len());
+            self.add(plane.get(first..end).unwrap_or_default());
+        } else {
+            let step = (axis.dilation * axis.stride).max(1);
+            let taps = plane.get(first..).unwrap_or_default().iter().step_by(step).take(window.taps);
+            for &value in taps {
+                self.add(&[value]);
+            }
+        }
+    }
+
+    fn add(&mut self, values: &[f32]) {
+        match self.reduce {
+            Reduce::Max => {
+                self.nan |= values.iter().any(|v| v.is_nan());
+                self.max = values.iter().fold(self.max, |m, &v| m.max(v));
+            }
+            Reduce::Average { .. } => self.sum += values.iter().map(|&v| f64::from(v)).sum::<f64>(),
+            Reduce::Lp { p } => self.sum += values.iter().map(|&v| f64::from(v).abs().powf(p)).sum::<f64>(),
+        }
+    }
+
+    fn finish(&self, windows: &[AxisWindow]) -> f32 {
+        let taps: usize = windows.iter().map(|w| w.taps).product();
+        match self.reduce {
+            Reduce::Max if self.nan => f32::NAN,
+            Reduce::Max => self.max,
+            Reduce::Average { include_pad } => {
+                let inside: usize = windows.iter().map(|w| w.taps + w.pads).product();
+                let count = if include_pad { inside } else { taps };
+                (self.sum / count as f64) as f32
+            }
+            Reduce::Lp { p } => self.sum.powf(1.0 / p) as f32,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opfuse_ir::{Attr, Attrs};
+
+    use super::Pool;
+
+    fn attrs(pairs: &[(&str, Attr)]) -> Attrs {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    }
+
+    fn ints(values: &[i64]) -> Attr {
+        Attr::List(values.iter().map(|&v| Attr::Int(v)).collect())
+    }
+
+    fn window_attrs(kernel: &[i64], strides: &[i64], pads: &[i64]) -> Vec<(&'static str, Attr)> {
+        vec![
+            ("kernel", ints(kernel)),
+            ("strides", ints(strides)),
+            ("pads", ints(pads)),
+            ("dilations", ints(&[])),
+            ("auto_pad", Attr::Str("NOTSET".into())),
+            ("ceil_mode", Attr::Bool(false)),
+        ]
+    }
+
+    fn run(pool: &Pool, input: &[f32], len: usize) -> Vec<f32> {
+        let mut out = vec![f32::NAN; len];
+        pool.run(input, &mut out);
+        out
+    }
+
+    #[test]
+    fn max_and_average_pools_over_a_padded_plane() {
+        // One [3, 3] plane 1..9, 2x2 windows at stride 2 with one pad at the end.
+        let x: Vec<f32> = (1..=9).map(|v| v as f32).collect();
+        let mut max = window_attrs(&[2, 2], &[2, 2], &[0, 0, 1, 1]);
+        max.push(("indices", Attr::Bool(false)));
+        let pool = Pool::windowed("max_pool", &attrs(&max), &[1, 1, 3, 3], &[1, 1, 2, 2]).unwrap();
+        assert_eq!(run(&pool, &x, 4), [5.0, 6.0, 8.0, 9.0]);
+        let mut average = window_attrs(&[2, 2], &[2, 2], &[0, 0, 1, 1]);
+        average.push(("count_include_pad", Attr::Bool(false)));
+        let pool = Pool::windowed("avg_pool", &attrs(&average), &[1, 1, 3, 3], &[1, 1, 2, 2]).unwrap();
+        assert_eq!(run(&pool, &x, 4), [3.0, 4.5, 7.5, 9.0]);
+        average.pop();
+        average.push(("count_include_pad", Attr::Bool(true)));
+        let pool = Pool::windowed("avg_pool", &attrs(&average), &[1, 1, 3, 3], &[1, 1, 2, 2]).unwrap();
+        assert_eq!(run(&pool, &x, 4), [3.0, 2.25, 3.75, 2.25]);
+    }
+
+    #[test]
+    fn lp_dilated_global_and_adaptive_pools() {
+        // A [1, 2, 4] input: two 1-d planes.
+        let x = [3.0, -1.0, 4.0, 1.0, 1.0, 2.0, 3.0, 4.0];
+        let mut lp = window_attrs(&[2], &[1], &[]);
+        lp.push(("p", Attr::Int(2)));
+        lp[3] = ("dilations", ints(&[2]));
+        let pool = Pool::windowed("lp_pool", &attrs(&lp), &[1, 2, 4], &[1, 2, 2]).unwrap();
+        assert_eq!(run(&pool, &x, 4), [5.0, 2f32.sqrt(), 10f32.sqrt(), 20f32.sqrt()]);
+        let global = Pool::global("global_max_pool", &Attrs::new(), &[1, 2, 4], &[1, 2, 1]).unwrap();
+        assert_eq!(run(&global, &x, 2), [4.0, 4.0]);
+        let mean = Pool::global("global_avg_pool", &Attrs::new(), &[1, 2, 4], &[1, 2, 1]).unwrap();
+        assert_eq!(run(&mean, &x, 2), [1.75, 2.5]);
+        // Four entries into three windows: [0, 2), [1, 3), [2, 4).
+        let adaptive = Pool::adaptive("adaptive_avg_pool", &[1, 2, 4], &[1, 2, 3]).unwrap();
+        assert_eq!(run(&adaptive, &x, 6), [1.0, 1.5, 2.5, 1.5, 2.5, 3.5]);
+        let nan = Pool::adaptive("adaptive_max_pool", &[1, 1, 4], &[1, 1, 2]).unwrap();
+        assert!(run(&nan, &[1.0, f32::NAN, 2.0, 0.0], 2)[0].is_nan());
+    }
+}
