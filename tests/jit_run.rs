@@ -84,6 +84,14 @@ fn attention_runs_in_the_flash_form_with_its_options() {
 }
 
 #[test]
+fn reductions_and_norms_run_compiled_over_any_axes() {
+    for threads in ["1", "2"] {
+        let stdout = checked("tests/fixtures/run/reductions.opf", &["--threads", threads]);
+        assert!(!stdout.contains("through the interpreter"), "{stdout}");
+    }
+}
+
+#[test]
 fn profile_lists_every_stage() {
     let stdout = checked("tests/fixtures/run/scatter_then_relu.opf", &["--bench", "3", "--profile"]);
     let profile = stdout.split("profile:").nth(1).unwrap_or_default();

@@ -121,8 +121,18 @@ pub enum RowOp {
     Mean,
     Max,
     Min,
+    Prod,
+    /// `sqrt(sum(x * x))`.
+    L2,
+    /// `log(sum(x))`.
+    LogSum,
+    /// `max + log(sum(exp(x - max)))`; the maximum itself where it is not
+    /// finite (an empty row, all -inf, an inf or a NaN).
+    LogSumExp,
     /// `exp(x - max) / sum(exp(x - max))`, one output per element.
     Softmax,
+    /// `x - max - log(sum(exp(x - max)))`, one output per element.
+    LogSoftmax,
     /// `(x - mean) / sqrt(var + epsilon) * scale + bias` (population
     /// variance), one output per element.
     LayerNorm {
@@ -138,7 +148,10 @@ impl RowOp {
     /// Whether the op writes one value per row (a reduction) rather than
     /// one per element.
     pub fn reduces(self) -> bool {
-        matches!(self, RowOp::Sum | RowOp::Mean | RowOp::Max | RowOp::Min)
+        matches!(
+            self,
+            RowOp::Sum | RowOp::Mean | RowOp::Max | RowOp::Min | RowOp::Prod | RowOp::L2 | RowOp::LogSum | RowOp::LogSumExp
+        )
     }
 }
 
@@ -161,12 +174,11 @@ impl Rows {
         self.prologue.shape.last().copied().unwrap_or(1)
     }
 
+    /// Rows, counted without the row length: a reduction over empty rows
+    /// still writes one value (its identity) per row.
     pub fn rows(&self) -> usize {
-        let len = self.row_len();
-        match len {
-            0 => 0,
-            _ => self.prologue.len() / len,
-        }
+        let outer = self.prologue.shape.len().saturating_sub(1);
+        self.prologue.shape.get(..outer).map_or(1, |d| d.iter().product())
     }
 }
 

@@ -177,6 +177,15 @@ pub fn rows(program: &Rows, buffers: &[Vec<f32>]) -> Vec<f32> {
             RowOp::Mean => vec![v.iter().sum::<f64>() / n],
             RowOp::Max => vec![v.iter().copied().fold(f64::NEG_INFINITY, nan_max)],
             RowOp::Min => vec![v.iter().copied().fold(f64::INFINITY, nan_min)],
+            RowOp::Prod => vec![v.iter().product()],
+            RowOp::L2 => vec![v.iter().map(|x| x * x).sum::<f64>().sqrt()],
+            RowOp::LogSum => vec![v.iter().sum::<f64>().ln()],
+            RowOp::LogSumExp => vec![opfuse_ops::eval::reduction::log_sum_exp(&v)],
+            RowOp::LogSoftmax => {
+                let m = v.iter().copied().fold(f64::NEG_INFINITY, nan_max);
+                let s: f64 = v.iter().map(|x| (x - m).exp()).sum();
+                v.iter().map(|x| x - m - s.ln()).collect()
+            }
             RowOp::Softmax => {
                 let m = v.iter().copied().fold(f64::NEG_INFINITY, nan_max);
                 let e: Vec<f64> = v.iter().map(|x| (x - m).exp()).collect();

@@ -1,6 +1,7 @@
 //! Row kernels: the prologue's values along each row, then a reduction
-//! (`Sum`, `Mean`, `Max`, `Min`: one value per row) or a normalization
-//! (`Softmax`, `LayerNorm`, `RmsNorm`: one value per element).
+//! (`Sum`, `Mean`, `Max`, `Min`, `Prod`, `L2`, `LogSum`, `LogSumExp`: one
+//! value per row) or a normalization (`Softmax`, `LogSoftmax`,
+//! `LayerNorm`, `RmsNorm`: one value per element).
 //!
 //! Rows are walked like an elementwise kernel's outer dimensions (one
 //! multi-index split per call, pointers stepped by constants). Within a
@@ -18,6 +19,8 @@
 //!   `var = (sum(d^2) - c sum(d)) / n`); then `(v - mean - c) * (1 /
 //!   sqrt(var + eps))`, exactly 0 for a constant row.
 //! - `RmsNorm`: sum of squares; then `v * (1 / sqrt(mean + eps))`.
+//! - `LogSoftmax`: max; then the sum of `exp(v - max)`; then
+//!   `v - max - log(sum)`.
 //!
 //! The last pass multiplies by `scale` and adds `bias` where given (for
 //! any normalization, `Softmax` included).
@@ -42,6 +45,7 @@ pub(crate) fn vectorized(nest: &RowNest, program: &Rows) -> bool {
 #[derive(Clone, Copy)]
 enum Reduce {
     Sum,
+    Prod,
     Max,
     Min,
 }
@@ -50,6 +54,7 @@ impl Reduce {
     fn identity(self) -> f64 {
         match self {
             Reduce::Sum => 0.0,
+            Reduce::Prod => 1.0,
             Reduce::Max => f64::NEG_INFINITY,
             Reduce::Min => f64::INFINITY,
         }
@@ -59,12 +64,13 @@ impl Reduce {
     /// NaN; the NaNs are summed on the side (`x` where `x` is NaN, else 0)
     /// and subtracted from the result at the end.
     fn tracks_nan(self) -> bool {
-        !matches!(self, Reduce::Sum)
+        matches!(self, Reduce::Max | Reduce::Min)
     }
 
     fn combine(self, em: &mut Em<'_, '_>, acc: Value, v: Value) -> Value {
         match self {
             Reduce::Sum => em.add(acc, v),
+            Reduce::Prod => em.mul(acc, v),
             Reduce::Max => {
                 let keep = em.cmp(FloatCC::LessThan, v, acc);
                 em.sel(keep, acc, v)
@@ -346,31 +352,8 @@ fn one_row(
     let pro_vector = vectorized(nest, program);
     let fin_walks: Vec<usize> = [nest.scale, nest.bias].into_iter().flatten().collect();
     let fin_vector = fin_walks.iter().all(|&k| matches!(inner_bytes.get(k), Some(0) | Some(4)));
-    let reduce_kind = match program.op {
-        RowOp::Sum | RowOp::Mean => Some(Reduce::Sum),
-        RowOp::Max => Some(Reduce::Max),
-        RowOp::Min => Some(Reduce::Min),
-        _ => None,
-    };
-    if let Some(kind) = reduce_kind {
-        let totals = match len {
-            0 => pass(fb, env, 0, false, &[kind], &mut |_, _| {
-                Err(CodegenError::Internal("empty row has no element"))
-            })?,
-            _ => {
-                let inputs = RowInputs::new(fb, ptrs, inner_bytes);
-                pass(fb, env, len, pro_vector, &[kind], &mut |em, j| {
-                    Ok(vec![emit_steps(em, steps, &mut |em, k| inputs.load(em, k, j, 0))?])
-                })?
-            }
-        };
-        let mut total = one(&totals)?;
-        if matches!(program.op, RowOp::Mean) {
-            let count = fb.ins().f32const(len as f32);
-            total = fb.ins().fdiv(total, count);
-        }
-        fb.ins().store(super::emit::mem(), total, out, 0);
-        return Ok(());
+    if program.op.reduces() {
+        return reduce_row(fb, env, len, pro_vector, program, ptrs, inner_bytes, out);
     }
     if len == 0 {
         return Ok(());
@@ -379,7 +362,7 @@ fn one_row(
     // First pass: prologue values into the output row, and max, sum or
     // sum of squares.
     let first = match program.op {
-        RowOp::Softmax => Reduce::Max,
+        RowOp::Softmax | RowOp::LogSoftmax => Reduce::Max,
         _ => Reduce::Sum,
     };
     let squares = matches!(program.op, RowOp::RmsNorm { .. });
@@ -411,6 +394,20 @@ fn one_row(
             let sum = em.splat(one(&sum)?);
             let one_v = em.c(1.0);
             (None, None, Stat(em.div(one_v, sum)))
+        }
+        RowOp::LogSoftmax => {
+            let max = Stat(fb.ins().splat(types::F32X4, stat));
+            let sum = pass(fb, env, len, true, &[Reduce::Sum], &mut |em, j| {
+                let address = out_address(em, out, j);
+                let v = em.load(address, 0);
+                let m = max.at(em);
+                let d = em.sub(v, m);
+                Ok(vec![em.exp(d)])
+            })?;
+            let mut em = Em::new(fb, types::F32X4, env);
+            let sum = em.splat(one(&sum)?);
+            let log_sum = em.log(sum);
+            (Some(max), Some(Stat(log_sum)), Stat(em.c(1.0)))
         }
         RowOp::LayerNorm { epsilon } => {
             let mut em = Em::new(fb, types::F32X4, env);
@@ -469,6 +466,69 @@ fn one_row(
         em.store(y, address, 0);
         Ok(Vec::new())
     })?;
+    Ok(())
+}
+
+/// A reduction's row: one pass accumulating the prologue's values (two for
+/// `LogSumExp`: the maximum, then the shifted sum of exponentials), then
+/// the op's final step on the total, stored as the row's one value.
+#[allow(clippy::too_many_arguments)]
+fn reduce_row(
+    fb: &mut FunctionBuilder<'_>,
+    env: &Env,
+    len: u64,
+    vector: bool,
+    program: &Rows,
+    ptrs: Vec<Value>,
+    inner_bytes: Vec<i64>,
+    out: Value,
+) -> Result<()> {
+    let steps = &program.prologue.steps;
+    let kind = match program.op {
+        RowOp::Prod => Reduce::Prod,
+        RowOp::Max | RowOp::LogSumExp => Reduce::Max,
+        RowOp::Min => Reduce::Min,
+        _ => Reduce::Sum,
+    };
+    let squares = matches!(program.op, RowOp::L2);
+    let inputs = (len > 0).then(|| RowInputs::new(fb, ptrs, inner_bytes));
+    let totals = pass(fb, env, len, vector, &[kind], &mut |em, j| {
+        let inputs = inputs.as_ref().ok_or(CodegenError::Internal("empty row has no element"))?;
+        let v = emit_steps(em, steps, &mut |em, k| inputs.load(em, k, j, 0))?;
+        Ok(vec![if squares { em.mul(v, v) } else { v }])
+    })?;
+    let total = one(&totals)?;
+    let mut em = Em::new(fb, types::F32, env);
+    let result = match program.op {
+        RowOp::Mean => {
+            let count = em.c(len as f64);
+            em.div(total, count)
+        }
+        RowOp::L2 => em.sqrt(total),
+        RowOp::LogSum => em.log(total),
+        RowOp::LogSumExp => {
+            let max = total;
+            let sums = pass(em.fb, env, len, vector, &[Reduce::Sum], &mut |em, j| {
+                let inputs = inputs.as_ref().ok_or(CodegenError::Internal("empty row has no element"))?;
+                let v = emit_steps(em, steps, &mut |em, k| inputs.load(em, k, j, 0))?;
+                let m = match em.vector() {
+                    true => em.splat(max),
+                    false => max,
+                };
+                let d = em.sub(v, m);
+                Ok(vec![em.exp(d)])
+            })?;
+            let mut em = Em::new(fb, types::F32, env);
+            let log = em.log(one(&sums)?);
+            let shifted = em.add(max, log);
+            // max - max is 0 only where max is finite.
+            let finite = em.sub(max, max);
+            let is_finite = em.cmp(FloatCC::Equal, finite, finite);
+            em.sel(is_finite, shifted, max)
+        }
+        _ => total,
+    };
+    fb.ins().store(super::emit::mem(), result, out, 0);
     Ok(())
 }
 

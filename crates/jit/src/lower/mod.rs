@@ -17,8 +17,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use opfuse_ir::{Attr, DType, Graph, NodeId, ValueDef, ValueId};
 
-use crate::program::{Access, Attention, AttentionMask, Conv2d, Elementwise, Epilogue, Matmul, RowOp, Rows, Step};
 use crate::native::{self, Native};
+use crate::program::{Access, Attention, AttentionMask, Binary, Conv2d, Elementwise, Epilogue, Matmul, RowOp, Rows, Step, Unary};
 use map::IndexMap;
 
 /// One step of execution.
@@ -248,7 +248,8 @@ impl<'g> Group<'g> {
             "conv" => self.conv(node, value),
             "scaled_dot_product_attention" => self.attention(node, value),
             op if native::OPS.contains(&op) => self.native(node),
-            "softmax" | "layer_norm" | "rms_norm" | "sum" | "mean" | "reduce_max" | "reduce_min" => self.rows(node, value),
+            "softmax" | "log_softmax" | "layer_norm" | "rms_norm" | "sum" | "mean" | "reduce_max" | "reduce_min" | "reduce_prod"
+            | "reduce_l1" | "reduce_l2" | "reduce_log_sum" | "reduce_log_sum_exp" | "reduce_sum_square" => self.rows(node, value),
             op if !ops::lowers(op) && !VIEWS.contains(&op) => Err(Need::Interpret(node)),
             _ => {
                 let mut builder = Builder::new(self);
@@ -418,7 +419,11 @@ impl<'g> Group<'g> {
             return Err(Need::Interpret(node));
         }
         let op = native::lower(graph, n).ok_or(Need::Interpret(node))?;
-        if let Some(&computed) = n.inputs.iter().find(|v| self.produced.contains_key(v) && !self.buffered.contains(v)) {
+        if let Some(&computed) = n
+            .inputs
+            .iter()
+            .find(|v| self.produced.contains_key(v) && !self.buffered.contains(v))
+        {
             return Err(Need::Buffer(computed));
         }
         Ok(Stage::Native {
@@ -546,54 +551,89 @@ impl<'g> Group<'g> {
         })
     }
 
+    /// A row op: the reduced axes (any, for a reduction; the trailing ones
+    /// from `axis` for a norm; the last for a softmax) become one row,
+    /// read through a permutation of the index space when they are not
+    /// trailing, and merged when every access walks them as one.
     fn rows(&self, node: NodeId, value: ValueId) -> Result<Stage, Need> {
         let graph = self.graph;
         let n = graph.node(node).ok_or(Need::Interpret(node))?;
         let interpret = || Need::Interpret(node);
         let x = *n.inputs.first().ok_or_else(interpret)?;
         let shape = dims(graph, x);
-        let last = shape.len() as i64 - 1;
-        let is_last = |axis: i64| axis == -1 || axis == last;
-        let int = |key: &str, default: i64| n.attrs.get(key).and_then(Attr::as_int).unwrap_or(default);
+        let rank = shape.len();
+        let axis_of = |axis: i64| native::axis_of(axis, rank).ok_or_else(interpret);
+        let axis = || axis_of(n.attrs.get("axis").and_then(Attr::as_int).unwrap_or(-1));
         let epsilon = n.attrs.get("epsilon").and_then(Attr::as_float).unwrap_or(1e-5) as f32;
-        let op = match n.op.name() {
-            "softmax" if is_last(int("axis", -1)) => RowOp::Softmax,
-            "layer_norm" if is_last(int("axis", -1)) => RowOp::LayerNorm { epsilon },
-            "rms_norm" if is_last(int("axis", -1)) => RowOp::RmsNorm { epsilon },
+        let last_only = |op: RowOp| -> Result<(RowOp, Vec<usize>), Need> {
+            match axis()? + 1 == rank {
+                true => Ok((op, vec![rank - 1])),
+                false => Err(interpret()),
+            }
+        };
+        let (op, reduced) = match n.op.name() {
+            "softmax" => last_only(RowOp::Softmax)?,
+            "log_softmax" => last_only(RowOp::LogSoftmax)?,
+            "layer_norm" => (RowOp::LayerNorm { epsilon }, (axis()?..rank).collect()),
+            "rms_norm" => (RowOp::RmsNorm { epsilon }, (axis()?..rank).collect()),
             reduction => {
-                let axes = n.attrs.get("axes").and_then(Attr::as_ints).unwrap_or_default();
-                if !matches!(axes.as_slice(), [axis] if is_last(*axis)) {
-                    return Err(interpret());
-                }
-                match reduction {
-                    "sum" => RowOp::Sum,
+                let op = match reduction {
+                    "sum" | "reduce_l1" | "reduce_sum_square" => RowOp::Sum,
                     "mean" => RowOp::Mean,
                     "reduce_max" => RowOp::Max,
                     "reduce_min" => RowOp::Min,
+                    "reduce_prod" => RowOp::Prod,
+                    "reduce_l2" => RowOp::L2,
+                    "reduce_log_sum" => RowOp::LogSum,
+                    "reduce_log_sum_exp" => RowOp::LogSumExp,
                     _ => return Err(interpret()),
-                }
+                };
+                let listed = n.attrs.get("axes").and_then(Attr::as_ints).unwrap_or_default();
+                let noop = n.attrs.get("noop_with_empty_axes").and_then(Attr::as_bool).unwrap_or(false);
+                let mut axes = match (listed.is_empty(), noop) {
+                    (true, true) => return Err(interpret()),
+                    (true, false) => (0..rank).collect(),
+                    (false, _) => listed.iter().map(|&a| axis_of(a)).collect::<Result<Vec<_>, _>>()?,
+                };
+                axes.sort_unstable();
+                axes.dedup();
+                (op, axes)
             }
         };
-        if shape.is_empty() {
+        if rank == 0 || reduced.is_empty() {
             return Err(interpret());
         }
+        // The index space: the kept axes in order, then the reduced ones.
+        let perm: Vec<usize> = (0..rank).filter(|a| !reduced.contains(a)).chain(reduced.iter().copied()).collect();
+        let space: Vec<u64> = perm.iter().map(|&a| shape.get(a).copied().unwrap_or(1)).collect();
+        let perm_attr: Vec<i64> = perm.iter().map(|&a| a as i64).collect();
+        let map = IndexMap::identity(rank).through_transpose(&perm_attr).ok_or_else(interpret)?;
         let mut builder = Builder::new(self);
-        let root = builder.value(x, IndexMap::identity(shape.len()), false)?;
+        let mut root = builder.value(x, map, false)?;
+        root = match n.op.name() {
+            "reduce_l1" => push_step(&mut builder.steps, Step::Unary(Unary::Abs, root)),
+            "reduce_sum_square" => push_step(&mut builder.steps, Step::Binary(Binary::Mul, root, root)),
+            _ => root,
+        };
         let mut side = |position: usize| -> Result<Option<Access>, Need> {
             let Some(&operand) = n.inputs.get(position) else {
                 return Ok(None);
             };
-            let map = IndexMap::identity(shape.len())
+            let map = IndexMap::identity(rank)
                 .broadcast_to_operand(dims(graph, operand), shape)
                 .ok_or_else(interpret)?;
             builder.access(operand, map).map(Some)
         };
-        let (scale, bias) = match op {
+        let (mut scale, mut bias) = match op {
             RowOp::LayerNorm { .. } => (side(1)?, side(2)?),
             RowOp::RmsNorm { .. } => (side(1)?, None),
             _ => (None, None),
         };
-        let prologue = builder.finish(shape, root);
+        let mut prologue = builder.finish(&space, root);
+        let mut sides: Vec<&mut Access> = scale.iter_mut().chain(bias.iter_mut()).collect();
+        if !merge_trailing(&mut prologue, &mut sides, reduced.len()) {
+            return Err(interpret());
+        }
         Ok(Stage::Rows {
             epilogue: None,
             program: Rows { prologue, op, scale, bias },
@@ -601,6 +641,64 @@ impl<'g> Group<'g> {
             output: value,
         })
     }
+}
+
+fn push_step(steps: &mut Vec<Step>, step: Step) -> usize {
+    steps.push(step);
+    steps.len() - 1
+}
+
+/// Merges the last `count` dimensions of `program`'s space into one, as
+/// long as every access (its own and `sides`) walks them as one run of
+/// equal steps; `false` when one does not (the program is then left half
+/// merged, for the caller to drop).
+fn merge_trailing(program: &mut Elementwise, sides: &mut [&mut Access], count: usize) -> bool {
+    let rank = program.shape.len();
+    let Some(first) = rank.checked_sub(count.max(1)) else {
+        return false;
+    };
+    let shape = &program.shape;
+    let walks_as_one = |access: &Access| {
+        (first..rank - 1).all(
+            |d| match (shape.get(d), shape.get(d + 1), access.strides.get(d), access.strides.get(d + 1)) {
+                (Some(_), Some(&inner), Some(&outer_stride), Some(&inner_stride)) => outer_stride == inner_stride * inner as isize,
+                _ => false,
+            },
+        )
+    };
+    // Size-1 dimensions are walked by any stride; drop them first.
+    if !program.inputs.iter().chain(sides.iter().map(|a| &**a)).all(walks_as_one) {
+        let keep: Vec<usize> = (0..rank).filter(|&d| d < first || shape.get(d) != Some(&1)).collect();
+        if keep.len() == rank {
+            return false;
+        }
+        let squeeze = |access: &mut Access| access.strides = keep.iter().filter_map(|&d| access.strides.get(d).copied()).collect();
+        program.inputs.iter_mut().for_each(squeeze);
+        sides.iter_mut().for_each(|a| squeeze(a));
+        program.shape = keep.iter().filter_map(|&d| program.shape.get(d).copied()).collect();
+        let remaining = program.shape.len() - first;
+        return match remaining {
+            0 => {
+                // Every reduced dimension had size 1: one row of one element.
+                program.shape.push(1);
+                program.inputs.iter_mut().for_each(|a| a.strides.push(0));
+                sides.iter_mut().for_each(|a| a.strides.push(0));
+                true
+            }
+            _ => merge_trailing(program, sides, remaining),
+        };
+    }
+    let len: usize = program.shape.get(first..).map_or(1, |d| d.iter().product());
+    let merge = |access: &mut Access| {
+        let inner = access.strides.last().copied().unwrap_or(0);
+        access.strides.truncate(first);
+        access.strides.push(inner);
+    };
+    program.inputs.iter_mut().for_each(merge);
+    sides.iter_mut().for_each(|a| merge(a));
+    program.shape.truncate(first);
+    program.shape.push(len);
+    true
 }
 
 /// Views lowering composes into index maps.
@@ -1044,11 +1142,43 @@ mod tests {
     #[test]
     fn an_op_without_a_jit_path_is_interpreted_alone() {
         let mut b = Builder::new();
+        let x = b.input("x", &[4, 3]);
+        let e = b.op("exp", &[], &[x]);
+        let h = b.op("hardmax", &[], &[e]);
+        let out = b.op("neg", &[], &[h]);
+        assert_eq!(kinds(&b.stages(out)), ["elementwise", "interpret", "elementwise"]);
+    }
+
+    #[test]
+    fn a_native_op_reads_its_inputs_from_buffers() {
+        let mut b = Builder::new();
         let (x, y) = (b.input("x", &[4, 3]), b.input("y", &[4, 5]));
         let e = b.op("exp", &[], &[x]);
         let c = b.op("concat", &[("axis", Attr::Int(1))], &[e, y]);
         let out = b.op("neg", &[], &[c]);
-        assert_eq!(kinds(&b.stages(out)), ["elementwise", "interpret", "elementwise"]);
+        assert_eq!(kinds(&b.stages(out)), ["elementwise", "native", "elementwise"]);
+    }
+
+    #[test]
+    fn a_reduction_over_middle_axes_reads_them_as_one_row() {
+        let mut b = Builder::new();
+        let x = b.input("x", &[2, 3, 4, 5]);
+        let m = b.op("mean", &[("axes", Attr::List(vec![Attr::Int(1), Attr::Int(2)]))], &[x]);
+        let stages = b.stages(m);
+        let [Stage::Rows { program, .. }] = stages.as_slice() else {
+            panic!("{stages:?}")
+        };
+        // Kept [2, 5], then the 12 elements of axes 1 and 2 with stride 5.
+        assert_eq!(program.prologue.shape, [2, 5, 12]);
+        assert_eq!(program.prologue.inputs[0].strides, [60, 1, 5]);
+    }
+
+    #[test]
+    fn a_reduction_over_axes_no_run_can_merge_is_interpreted() {
+        let mut b = Builder::new();
+        let x = b.input("x", &[2, 3, 4, 5]);
+        let m = b.op("sum", &[("axes", Attr::List(vec![Attr::Int(0), Attr::Int(2), Attr::Int(3)]))], &[x]);
+        assert_eq!(kinds(&b.stages(m)), ["interpret"]);
     }
 
     #[test]

@@ -5,12 +5,17 @@ use super::super::Kernel;
 use super::{jit, run};
 use crate::program::{Access, Binary, Elementwise, RowOp, Rows, Step, Unary};
 
-const OPS: [RowOp; 7] = [
+const OPS: [RowOp; 12] = [
     RowOp::Sum,
     RowOp::Mean,
     RowOp::Max,
     RowOp::Min,
+    RowOp::Prod,
+    RowOp::L2,
+    RowOp::LogSum,
+    RowOp::LogSumExp,
     RowOp::Softmax,
+    RowOp::LogSoftmax,
     RowOp::LayerNorm { epsilon: 1e-5 },
     RowOp::RmsNorm { epsilon: 1e-6 },
 ];
@@ -37,10 +42,14 @@ fn scales(program: &Rows, buffers: &[Vec<f32>]) -> Vec<f64> {
     let mut out = Vec::new();
     for r in 0..rows {
         let mut total = 0.0f64;
+        let (mut sum, mut product) = (0.0f64, 1.0f64);
         for j in 0..len {
             let index = reference::unravel(&shape, r * len + j);
             let index = &index[..program.prologue.shape.len()];
-            total += f64::from(reference::element(&program.prologue, buffers, index)).abs();
+            let x = f64::from(reference::element(&program.prologue, buffers, index));
+            total += x.abs();
+            sum += x;
+            product *= x.abs();
         }
         let extra = |a: &Option<Access>| {
             a.as_ref().map_or(1.0, |a| {
@@ -53,8 +62,12 @@ fn scales(program: &Rows, buffers: &[Vec<f32>]) -> Vec<f64> {
             })
         };
         match program.op {
-            RowOp::Sum | RowOp::Max | RowOp::Min => out.push(total),
+            RowOp::Sum | RowOp::Max | RowOp::Min | RowOp::L2 | RowOp::LogSumExp => out.push(total),
             RowOp::Mean => out.push(total / len.max(1) as f64),
+            RowOp::Prod => out.push(product * len as f64),
+            // log's condition number: the sum's error relative to the sum.
+            RowOp::LogSum => out.push(total / sum.abs().max(1e-30)),
+            RowOp::LogSoftmax => out.extend(std::iter::repeat_n(total + 1.0, len)),
             _ => out.extend(std::iter::repeat_n(extra(&program.scale) + extra(&program.bias), len)),
         }
     }
