@@ -182,3 +182,104 @@ pub(crate) fn axis_of(axis: i64, rank: usize) -> Option<usize> {
 pub(crate) fn to_usize(extent: u64) -> Option<usize> {
     usize::try_from(extent).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use opfuse_ir::{Attr, DType, Graph, Op, OpSemantics, Tensor, TensorType};
+    use opfuse_ops::Catalog;
+
+    /// Runs `op` natively on `inputs` and expects the interpreter's outputs.
+    /// Lowering admits integer tensors only once `lower::ops::computes`
+    /// does; this checks the native side of the integer ops meanwhile.
+    #[track_caller]
+    fn check(op: &str, attrs: &[(&str, Attr)], inputs: &[Tensor]) {
+        let catalog = Catalog::builtin().unwrap();
+        let mut attrs = attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        catalog.normalize_attrs(op, &mut attrs).unwrap();
+        let types: Vec<TensorType> = inputs.iter().map(|t| t.ty().clone()).collect();
+        let outputs = catalog.infer(op, &attrs, &types).unwrap();
+        let mut graph = Graph::new("test");
+        let ids = types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| graph.add_input(&format!("x{i}"), t.clone()))
+            .collect();
+        let names = outputs.iter().map(|_| None).collect();
+        graph.add_node(Op::Known(op.to_string()), attrs.clone(), ids, outputs.clone(), names, None);
+        let node = graph.node_ids().last().and_then(|id| graph.node(id)).unwrap();
+        let native = super::lower(&graph, node).unwrap_or_else(|| panic!("`{op}` has no native form"));
+        let buffers: Vec<Vec<f32>> = inputs.iter().map(|t| t.data().iter().map(|&v| v as f32).collect()).collect();
+        let slices: Vec<&[f32]> = buffers.iter().map(Vec::as_slice).collect();
+        let mut found: Vec<Vec<f32>> = outputs.iter().map(|t| vec![f32::NAN; t.numel().unwrap() as usize]).collect();
+        let mut targets: Vec<&mut [f32]> = found.iter_mut().map(Vec::as_mut_slice).collect();
+        native.run(&slices, &mut targets);
+        let inputs: Vec<&Tensor> = inputs.iter().collect();
+        let expected = catalog.eval(op, &attrs, &inputs, &outputs).unwrap();
+        for (e, f) in expected.iter().zip(&found) {
+            let e: Vec<f32> = e.data().iter().map(|&v| v as f32).collect();
+            let same = e.len() == f.len() && e.iter().zip(f).all(|(a, b)| (a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-6);
+            assert!(same, "`{op}`: expected {e:?}, found {f:?}");
+        }
+    }
+
+    fn tensor(dtype: DType, dims: &[u64], data: &[f64]) -> Tensor {
+        Tensor::new(TensorType::new(dtype, dims.to_vec()), data.to_vec()).unwrap()
+    }
+
+    /// `n` distinct-ish values with ties, in [-2, 2).
+    fn values(dims: &[u64]) -> Tensor {
+        let n: u64 = dims.iter().product();
+        let data: Vec<f64> = (0..n).map(|i| ((i * 7 + 3) % 11) as f64 / 2.5 - 2.0).collect();
+        tensor(DType::F32, dims, &data)
+    }
+
+    #[test]
+    fn gathers_match_the_interpreter_with_negative_indices() {
+        let data = values(&[5, 4, 3]);
+        let rows = tensor(DType::I64, &[2, 3], &[0.0, -1.0, 4.0, -5.0, 2.0, 1.0]);
+        check("gather", &[], &[data.clone(), rows]);
+        let columns = tensor(DType::I32, &[3], &[-1.0, 0.0, 2.0]);
+        check("index_select", &[("axis", Attr::Int(-2))], &[data.clone(), columns]);
+        let table = values(&[6, 4]);
+        check("embedding", &[], &[table, tensor(DType::I64, &[2, 2], &[5.0, -6.0, 0.0, 3.0])]);
+        let picks = tensor(
+            DType::I64,
+            &[2, 2, 3],
+            &[0.0, -1.0, 3.0, -4.0, 1.0, 2.0, 2.0, 2.0, -2.0, 0.0, 1.0, 3.0],
+        );
+        check("gather_elements", &[("axis", Attr::Int(1))], &[data, picks]);
+        let classes = tensor(DType::I64, &[2, 3], &[0.0, -1.0, 3.0, 7.0, -9.0, 2.0]);
+        check(
+            "one_hot",
+            &[("depth", Attr::Int(4)), ("axis", Attr::Int(1))],
+            &[classes, tensor(DType::F32, &[2], &[0.5, 3.0])],
+        );
+    }
+
+    #[test]
+    fn orders_match_the_interpreter_with_ties_and_nan() {
+        let mut x = values(&[3, 6, 4]).into_data();
+        x[5] = f64::NAN;
+        x[30] = f64::NAN;
+        let x = tensor(DType::F32, &[3, 6, 4], &x);
+        for (largest, axis) in [(true, 1), (false, -1), (true, 0)] {
+            let attrs = [("k", Attr::Int(3)), ("axis", Attr::Int(axis)), ("largest", Attr::Bool(largest))];
+            check("top_k", &attrs, std::slice::from_ref(&x));
+        }
+        for descending in [false, true] {
+            let attrs = [("axis", Attr::Int(1)), ("descending", Attr::Bool(descending))];
+            check("sort", &attrs, std::slice::from_ref(&x));
+            check("argsort", &attrs, std::slice::from_ref(&x));
+        }
+        for op in ["argmax", "argmin"] {
+            for (axis, keepdims, last) in [(1, true, false), (-1, false, true), (0, false, false)] {
+                let attrs = [
+                    ("axis", Attr::Int(axis)),
+                    ("keepdims", Attr::Bool(keepdims)),
+                    ("select_last_index", Attr::Bool(last)),
+                ];
+                check(op, &attrs, std::slice::from_ref(&x));
+            }
+        }
+    }
+}
