@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use clap::ValueEnum;
+use opfuse_jit::lower::{path_of, Path};
 use opfuse_ops::{AscendUnit, Catalog, Chip, OpEntry};
 use serde::Serialize;
 
@@ -14,6 +15,9 @@ pub struct OpsArgs {
     /// Show one chip profile only: 910b, 910c, 950pr, 950dt or 310p.
     #[arg(long, value_parser = parse_chip)]
     pub target: Option<Chip>,
+    /// Show how `opfuse run` (the CPU JIT) runs each op instead of the chips.
+    #[arg(long, conflicts_with = "target")]
+    pub jit: bool,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
@@ -40,6 +44,9 @@ pub fn run(args: &OpsArgs) -> Result<String, Failure> {
     };
     let mut entries: Vec<&OpEntry> = catalog.entries().collect();
     entries.sort_by(|a, b| (a.class, &a.name).cmp(&(b.class, &b.name)));
+    if args.jit {
+        return jit_coverage(&entries, args.format);
+    }
     match args.format {
         Format::Json => json(&entries, &chips),
         Format::Text => Ok(text(&catalog, &entries, &chips)),
@@ -213,4 +220,73 @@ fn markdown(entries: &[&OpEntry], chips: &[Chip]) -> String {
         table::markdown(&header(chips), &rows),
         table::markdown(&COVERAGE_HEADER.map(String::from), &coverage)
     )
+}
+
+/// The JIT path of every op, grouped by class: which ops compile (or run
+/// natively, or are views), which go to the interpreter, and the limits
+/// of the paths that do not take every node. The README's coverage table
+/// is this output (`--format markdown`); a test keeps them equal.
+fn jit_coverage(entries: &[&OpEntry], format: Format) -> Result<String, Failure> {
+    let mut classes: BTreeMap<&str, BTreeMap<&'static str, Vec<&str>>> = BTreeMap::new();
+    let mut limited = Vec::new();
+    for entry in entries {
+        let path = path_of(&entry.name);
+        classes
+            .entry(entry.class.name())
+            .or_default()
+            .entry(path.name())
+            .or_default()
+            .push(&entry.name);
+        let limits = Path::limits(&entry.name);
+        if path != Path::Interpreter && !limits.is_empty() {
+            limited.push(vec![entry.name.clone(), path.name().to_string(), limits.to_string()]);
+        }
+    }
+    let interpreter = Path::Interpreter.name();
+    let rows: Vec<Vec<String>> = classes
+        .iter()
+        .map(|(class, paths)| {
+            let compiled: Vec<String> = paths
+                .iter()
+                .filter(|(path, _)| **path != interpreter)
+                .map(|(path, ops)| format!("{path}: {}", ops.join(", ")))
+                .collect();
+            let total: usize = paths.values().map(Vec::len).sum();
+            let left = paths.get(interpreter).map_or(0, Vec::len);
+            vec![
+                class.to_string(),
+                format!("{}/{total}", total - left),
+                compiled.join("; "),
+                paths.get(interpreter).map_or(String::new(), |ops| ops.join(", ")),
+            ]
+        })
+        .collect();
+    let with_path = entries.iter().filter(|e| path_of(&e.name) != Path::Interpreter).count();
+    let summary = format!("{with_path} of {} operators have a JIT path", entries.len());
+    let header = ["class", "JIT", "JIT path: ops", "interpreter"].map(String::from);
+    let limits_header = ["op", "path", "the path takes a node when"].map(String::from);
+    match format {
+        Format::Json => {
+            let ops: Vec<serde_json::Value> = entries
+                .iter()
+                .map(|e| {
+                    let path = path_of(&e.name);
+                    serde_json::json!({"name": e.name, "class": e.class.name(), "path": path.name(), "limits": Path::limits(&e.name)})
+                })
+                .collect();
+            serde_json::to_string_pretty(&ops)
+                .map(|json| json + "\n")
+                .map_err(|e| Failure::Input(format!("error: {e}\n")))
+        }
+        Format::Text => Ok(format!(
+            "{summary}\n\n{}\n{}",
+            table::aligned(&header, &rows),
+            table::aligned(&limits_header, &limited)
+        )),
+        Format::Markdown => Ok(format!(
+            "{summary}.\n\n{}\n{}",
+            table::markdown(&header, &rows),
+            table::markdown(&limits_header, &limited)
+        )),
+    }
 }

@@ -95,6 +95,93 @@ impl Stage {
     }
 }
 
+/// How lowering runs an op: the JIT path it tries. A node whose
+/// attributes or dtypes the path cannot express (see [`Path::limits`])
+/// still runs through the interpreter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    /// Composed into the index maps of the ops that read it.
+    View,
+    /// Steps of a compiled elementwise loop (or of a prologue/epilogue).
+    Elementwise,
+    /// A compiled row kernel: a reduction, softmax or norm.
+    Rows,
+    /// Packed GEMM with the compiled micro-kernel (or the library's).
+    Matmul,
+    /// im2col and the GEMM.
+    Conv,
+    /// Flash attention: GEMMs on tiles, online softmax.
+    Attention,
+    /// Data movement in Rust on f32 buffers (`native/`).
+    Native,
+    Interpreter,
+}
+
+const ROW_OPS: [&str; 14] = [
+    "softmax",
+    "log_softmax",
+    "layer_norm",
+    "rms_norm",
+    "sum",
+    "mean",
+    "reduce_max",
+    "reduce_min",
+    "reduce_prod",
+    "reduce_l1",
+    "reduce_l2",
+    "reduce_log_sum",
+    "reduce_log_sum_exp",
+    "reduce_sum_square",
+];
+
+/// The path lowering tries for `op`.
+pub fn path_of(op: &str) -> Path {
+    match op {
+        "matmul" | "batch_matmul" | "gemm" => Path::Matmul,
+        "conv" => Path::Conv,
+        "scaled_dot_product_attention" => Path::Attention,
+        op if ROW_OPS.contains(&op) => Path::Rows,
+        op if native::OPS.contains(&op) => Path::Native,
+        op if VIEWS.contains(&op) => Path::View,
+        op if ops::lowers(op) => Path::Elementwise,
+        _ => Path::Interpreter,
+    }
+}
+
+impl Path {
+    pub fn name(self) -> &'static str {
+        match self {
+            Path::View => "view",
+            Path::Elementwise => "elementwise",
+            Path::Rows => "rows",
+            Path::Matmul => "gemm",
+            Path::Conv => "conv (im2col + gemm)",
+            Path::Attention => "flash attention",
+            Path::Native => "native",
+            Path::Interpreter => "interpreter",
+        }
+    }
+
+    /// What the path requires of `op`'s nodes beyond f32-representable
+    /// dtypes, where it does not take every node (the checks are in this
+    /// module and in `ops.rs`).
+    pub fn limits(op: &str) -> &'static str {
+        match op {
+            "softmax" | "log_softmax" => "last axis",
+            "sum" | "mean" | "reduce_max" | "reduce_min" | "reduce_prod" | "reduce_l1" | "reduce_l2" | "reduce_log_sum"
+            | "reduce_log_sum_exp" | "reduce_sum_square" => "reduced axes that the input walks as one run",
+            "gemm" => "alpha 1",
+            "conv" => "2-D, one group",
+            "scaled_dot_product_attention" => "f32, no past cache, no score outputs",
+            "cast" => "to a float type or bool",
+            "add_n" | "mean_n" => "at most two operands",
+            "swiglu" => "two operands",
+            "reshape" | "flatten" => "a computed input that is reordered is buffered first",
+            _ => "",
+        }
+    }
+}
+
 /// The stages of the whole graph, kernel by kernel in the graph's order;
 /// nodes outside every kernel (views the cost model saw as free) are
 /// groups of their own.
@@ -243,15 +330,14 @@ impl<'g> Group<'g> {
         if n.outputs.len() != 1 && n.op.name() != "split" && !native::OPS.contains(&n.op.name()) {
             return Err(Need::Interpret(node));
         }
-        match n.op.name() {
-            "matmul" | "batch_matmul" | "gemm" => self.matmul(node, value),
-            "conv" => self.conv(node, value),
-            "scaled_dot_product_attention" => self.attention(node, value),
-            op if native::OPS.contains(&op) => self.native(node),
-            "softmax" | "log_softmax" | "layer_norm" | "rms_norm" | "sum" | "mean" | "reduce_max" | "reduce_min" | "reduce_prod"
-            | "reduce_l1" | "reduce_l2" | "reduce_log_sum" | "reduce_log_sum_exp" | "reduce_sum_square" => self.rows(node, value),
-            op if !ops::lowers(op) && !VIEWS.contains(&op) => Err(Need::Interpret(node)),
-            _ => {
+        match path_of(n.op.name()) {
+            Path::Matmul => self.matmul(node, value),
+            Path::Conv => self.conv(node, value),
+            Path::Attention => self.attention(node, value),
+            Path::Native => self.native(node),
+            Path::Rows => self.rows(node, value),
+            Path::Interpreter => Err(Need::Interpret(node)),
+            Path::View | Path::Elementwise => {
                 let mut builder = Builder::new(self);
                 let root = builder.value(value, IndexMap::identity(dims(graph, value).len()), true)?;
                 let program = builder.finish(dims(graph, value), root);
