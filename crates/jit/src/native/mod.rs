@@ -202,7 +202,7 @@ mod tests {
         let ids = types
             .iter()
             .enumerate()
-            .map(|(i, t)| graph.add_input(&format!("x{i}"), t.clone()))
+            .map(|(i, t)| graph.add_input(format!("x{i}"), t.clone()))
             .collect();
         let names = outputs.iter().map(|_| None).collect();
         graph.add_node(Op::Known(op.to_string()), attrs.clone(), ids, outputs.clone(), names, None);

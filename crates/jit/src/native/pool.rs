@@ -172,24 +172,36 @@ impl Pool {
 
     pub fn run(&self, input: &[f32], output: &mut [f32]) {
         let positions: usize = self.axes.iter().map(|a| a.windows.len()).product();
-        let mut chosen: Vec<AxisWindow> = Vec::with_capacity(self.axes.len());
         let lanes = input.chunks(self.plane.max(1)).zip(output.chunks_mut(positions.max(1)));
+        let mut chosen = Vec::with_capacity(self.axes.len());
         for (x, out) in lanes.take(self.lanes) {
-            let mut coordinates = vec![0usize; self.axes.len()];
-            for target in out.iter_mut() {
-                chosen.clear();
-                chosen.extend(self.axes.iter().zip(&coordinates).filter_map(|(axis, &c)| axis.windows.get(c)));
-                let mut total = Total::new(self.reduce);
-                total.window(&self.axes, &chosen, x, 0);
-                *target = total.finish(&chosen);
-                for (c, axis) in coordinates.iter_mut().zip(&self.axes).rev() {
-                    *c += 1;
-                    if *c < axis.windows.len() {
-                        break;
-                    }
-                    *c = 0;
+            match self.reduce {
+                Reduce::Max => self.pool_axis(0, &mut chosen, x, out, Max),
+                Reduce::Average { include_pad } => {
+                    let average = Average { include_pad };
+                    self.pool_axis(0, &mut chosen, x, out, average)
                 }
+                Reduce::Lp { p } => self.pool_axis(0, &mut chosen, x, out, Lp { p }),
             }
+        }
+    }
+
+    /// Fills `out`, the outputs from spatial axis `a` on, for the windows
+    /// `chosen` on the axes before it: a loop per output axis, so each
+    /// window's taps are summed with no per-output bookkeeping.
+    fn pool_axis<T: Total>(&self, a: usize, chosen: &mut Vec<AxisWindow>, x: &[f32], out: &mut [f32], total: T) {
+        let Some(axis) = self.axes.get(a) else { return };
+        let block: usize = self.axes.get(a + 1..).unwrap_or_default().iter().map(|r| r.windows.len()).product();
+        for (target, window) in out.chunks_mut(block.max(1)).zip(&axis.windows) {
+            chosen.push(*window);
+            if a + 1 < self.axes.len() {
+                self.pool_axis(a + 1, chosen, x, target, total);
+            } else if let Some(slot) = target.first_mut() {
+                let mut state = T::State::default();
+                taps(&self.axes, chosen, x, 0, &total, &mut state);
+                *slot = total.finish(&state, chosen);
+            }
+            chosen.pop();
         }
     }
 
@@ -266,70 +278,108 @@ impl Geometry {
     }
 }
 
-/// A running reduction over one window.
-struct Total {
-    reduce: Reduce,
-    max: f32,
-    nan: bool,
-    sum: f64,
+/// Adds the taps of `windows` (one per axis from `axes`'s first) at `base`
+/// in `plane` to `state`; taps past the end of `plane` are skipped.
+fn taps<T: Total>(axes: &[PoolAxis], windows: &[AxisWindow], plane: &[f32], base: usize, total: &T, state: &mut T::State) {
+    let (Some((axis, rest)), Some((window, inner))) = (axes.split_first(), windows.split_first()) else {
+        return;
+    };
+    let first = base + window.start * axis.stride;
+    if !rest.is_empty() {
+        for j in 0..window.taps {
+            taps(rest, inner, plane, first + j * axis.dilation * axis.stride, total, state);
+        }
+    } else if axis.dilation == 1 && axis.stride == 1 {
+        let end = (first + window.taps).min(plane.len());
+        total.add(state, plane.get(first..end).unwrap_or_default().iter().copied());
+    } else {
+        let step = (axis.dilation * axis.stride).max(1);
+        let values = plane.get(first..).unwrap_or_default().iter().step_by(step).take(window.taps);
+        total.add(state, values.copied());
+    }
 }
 
-impl Total {
-    fn new(reduce: Reduce) -> Total {
-        Total {
-            reduce,
+/// One kind of reduction, monomorphized so the innermost loop is tight.
+trait Total: Copy {
+    type State: Default;
+    fn add(&self, state: &mut Self::State, values: impl Iterator<Item = f32>);
+    fn finish(&self, state: &Self::State, windows: &[AxisWindow]) -> f32;
+}
+
+/// The maximum and whether a NaN was seen (NaN wins).
+#[derive(Clone, Copy)]
+struct Max;
+
+struct MaxState {
+    max: f32,
+    nan: bool,
+}
+
+impl Default for MaxState {
+    fn default() -> MaxState {
+        MaxState {
             max: f32::NEG_INFINITY,
             nan: false,
-            sum: 0.0,
+        }
+    }
+}
+
+impl Total for Max {
+    type State = MaxState;
+
+    fn add(&self, state: &mut MaxState, values: impl Iterator<Item = f32>) {
+        // A plain comparison (one `maxss`) rather than `f32::max`, whose
+        // NaN rule costs more; NaN is tracked apart.
+        for value in values {
+            state.nan |= value.is_nan();
+            state.max = if value > state.max { value } else { state.max };
         }
     }
 
-    /// Adds the taps of `windows` (one per axis from `axes`'s first) at
-    /// `base` in `plane`; taps past the end of `plane` are skipped.
-    fn window(&mut self, axes: &[PoolAxis], windows: &[AxisWindow], plane: &[f32], base: usize) {
-        let (Some((axis, rest)), Some((window, inner))) = (axes.split_first(), windows.split_first()) else {
-            return;
-        };
-        let first = base + window.start * axis.stride;
-        if !rest.is_empty() {
-            for j in 0..window.taps {
-                self.window(rest, inner, plane, first + j * axis.dilation * axis.stride);
-            }
-        } else if axis.dilation == 1 && axis.stride == 1 {
-            let end = (first + window.taps).min(plane.len());
-            self.add(plane.get(first..end).unwrap_or_default());
+    fn finish(&self, state: &MaxState, _: &[AxisWindow]) -> f32 {
+        if state.nan {
+            f32::NAN
         } else {
-            let step = (axis.dilation * axis.stride).max(1);
-            let taps = plane.get(first..).unwrap_or_default().iter().step_by(step).take(window.taps);
-            for &value in taps {
-                self.add(&[value]);
-            }
+            state.max
         }
     }
+}
 
-    fn add(&mut self, values: &[f32]) {
-        match self.reduce {
-            Reduce::Max => {
-                self.nan |= values.iter().any(|v| v.is_nan());
-                self.max = values.iter().fold(self.max, |m, &v| m.max(v));
-            }
-            Reduce::Average { .. } => self.sum += values.iter().map(|&v| f64::from(v)).sum::<f64>(),
-            Reduce::Lp { p } => self.sum += values.iter().map(|&v| f64::from(v).abs().powf(p)).sum::<f64>(),
-        }
+#[derive(Clone, Copy)]
+struct Average {
+    include_pad: bool,
+}
+
+impl Total for Average {
+    type State = f64;
+
+    fn add(&self, state: &mut f64, values: impl Iterator<Item = f32>) {
+        *state += values.map(f64::from).sum::<f64>();
     }
 
-    fn finish(&self, windows: &[AxisWindow]) -> f32 {
-        let taps: usize = windows.iter().map(|w| w.taps).product();
-        match self.reduce {
-            Reduce::Max if self.nan => f32::NAN,
-            Reduce::Max => self.max,
-            Reduce::Average { include_pad } => {
-                let inside: usize = windows.iter().map(|w| w.taps + w.pads).product();
-                let count = if include_pad { inside } else { taps };
-                (self.sum / count as f64) as f32
-            }
-            Reduce::Lp { p } => self.sum.powf(1.0 / p) as f32,
-        }
+    fn finish(&self, state: &f64, windows: &[AxisWindow]) -> f32 {
+        let count: usize = match self.include_pad {
+            true => windows.iter().map(|w| w.taps + w.pads).product(),
+            false => windows.iter().map(|w| w.taps).product(),
+        };
+        (state / count as f64) as f32
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Lp {
+    p: f64,
+}
+
+impl Total for Lp {
+    type State = f64;
+
+    fn add(&self, state: &mut f64, values: impl Iterator<Item = f32>) {
+        *state += values.map(|v| f64::from(v).abs().powf(self.p)).sum::<f64>();
+    }
+
+    fn finish(&self, state: &f64, _: &[AxisWindow]) -> f32 {
+        state.powf(1.0 / self.p) as f32
     }
 }
 
