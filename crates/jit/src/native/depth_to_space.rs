@@ -40,7 +40,7 @@ impl DepthToSpace {
 
     pub fn run(&self, input: &[f32], output: &mut [f32]) {
         let [n, c, h, w] = self.deep;
-        let b = self.block;
+        let b = self.block.max(1);
         let out_c = c / (b * b);
         let mut shallow_at = 0;
         for bn in 0..n {

@@ -75,11 +75,18 @@ impl GatherElements {
     }
 
     pub fn run(&self, data: &[f32], indices: &[f32], output: &mut [f32]) {
+        let mut data_strides: Vec<usize> = self
+            .data_dims
+            .iter()
+            .rev()
+            .scan(1usize, |next, &extent| {
+                let stride = *next;
+                *next = next.saturating_mul(extent);
+                Some(stride)
+            })
+            .collect();
+        data_strides.reverse();
         let rank = self.data_dims.len();
-        let mut data_strides = vec![1usize; rank];
-        for a in (0..rank.saturating_sub(1)).rev() {
-            data_strides[a] = data_strides[a + 1] * self.data_dims[a + 1];
-        }
         let len = self.data_dims.get(self.axis).copied().unwrap_or(0);
         let mut coordinates = vec![0usize; rank];
         for (target, &index) in output.iter_mut().zip(indices) {

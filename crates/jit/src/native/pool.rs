@@ -171,36 +171,56 @@ impl Pool {
     }
 
     pub fn run(&self, input: &[f32], output: &mut [f32]) {
+        match self.reduce {
+            Reduce::Max => self.run_with(input, output, Max),
+            Reduce::Average { include_pad } => self.run_with(input, output, Average { include_pad }),
+            Reduce::Lp { p } => self.run_with(input, output, Lp { p }),
+        }
+    }
+
+    fn run_with<T: Total>(&self, input: &[f32], output: &mut [f32], total: T) {
         let positions: usize = self.axes.iter().map(|a| a.windows.len()).product();
         let lanes = input.chunks(self.plane.max(1)).zip(output.chunks_mut(positions.max(1)));
         let mut chosen = Vec::with_capacity(self.axes.len());
+        let mut states = Vec::new();
         for (x, out) in lanes.take(self.lanes) {
-            match self.reduce {
-                Reduce::Max => self.pool_axis(0, &mut chosen, x, out, Max),
-                Reduce::Average { include_pad } => {
-                    let average = Average { include_pad };
-                    self.pool_axis(0, &mut chosen, x, out, average)
-                }
-                Reduce::Lp { p } => self.pool_axis(0, &mut chosen, x, out, Lp { p }),
-            }
+            self.pool_axis(0, &mut chosen, &mut states, x, out, total);
         }
     }
 
     /// Fills `out`, the outputs from spatial axis `a` on, for the windows
-    /// `chosen` on the axes before it: a loop per output axis, so each
-    /// window's taps are summed with no per-output bookkeeping.
-    fn pool_axis<T: Total>(&self, a: usize, chosen: &mut Vec<AxisWindow>, x: &[f32], out: &mut [f32], total: T) {
-        let Some(axis) = self.axes.get(a) else { return };
-        let block: usize = self.axes.get(a + 1..).unwrap_or_default().iter().map(|r| r.windows.len()).product();
+    /// `chosen` on the axes before it. The last axis reduces a whole output
+    /// row at once: each tap updates every window of the row in turn, so
+    /// the row's windows are independent work rather than one chain of
+    /// dependent maxima or sums per window.
+    fn pool_axis<T: Total>(
+        &self,
+        a: usize,
+        chosen: &mut Vec<AxisWindow>,
+        states: &mut Vec<T::State>,
+        x: &[f32],
+        out: &mut [f32],
+        total: T,
+    ) {
+        let Some((axis, later)) = self.axes.get(a..).and_then(<[PoolAxis]>::split_first) else {
+            return;
+        };
+        if later.is_empty() {
+            states.clear();
+            states.resize_with(axis.windows.len(), T::State::default);
+            let outer = self.axes.get(..a).unwrap_or_default();
+            row_taps(outer, chosen, axis, x, 0, &total, states);
+            for ((target, state), window) in out.iter_mut().zip(states.iter()).zip(&axis.windows) {
+                chosen.push(*window);
+                *target = total.finish(state, chosen);
+                chosen.pop();
+            }
+            return;
+        }
+        let block: usize = later.iter().map(|r| r.windows.len()).product();
         for (target, window) in out.chunks_mut(block.max(1)).zip(&axis.windows) {
             chosen.push(*window);
-            if a + 1 < self.axes.len() {
-                self.pool_axis(a + 1, chosen, x, target, total);
-            } else if let Some(slot) = target.first_mut() {
-                let mut state = T::State::default();
-                taps(&self.axes, chosen, x, 0, &total, &mut state);
-                *slot = total.finish(&state, chosen);
-            }
+            self.pool_axis(a + 1, chosen, states, x, target, total);
             chosen.pop();
         }
     }
@@ -278,31 +298,49 @@ impl Geometry {
     }
 }
 
-/// Adds the taps of `windows` (one per axis from `axes`'s first) at `base`
-/// in `plane` to `state`; taps past the end of `plane` are skipped.
-fn taps<T: Total>(axes: &[PoolAxis], windows: &[AxisWindow], plane: &[f32], base: usize, total: &T, state: &mut T::State) {
-    let (Some((axis, rest)), Some((window, inner))) = (axes.split_first(), windows.split_first()) else {
-        return;
-    };
-    let first = base + window.start * axis.stride;
-    if !rest.is_empty() {
+/// Adds to `states` (one per window of the last axis, `row`) the taps of
+/// the `outer` axes' `windows` at `base` in `plane`, then of each row
+/// window; taps past the end of `plane` are skipped.
+fn row_taps<T: Total>(
+    outer: &[PoolAxis],
+    windows: &[AxisWindow],
+    row: &PoolAxis,
+    plane: &[f32],
+    base: usize,
+    total: &T,
+    states: &mut [T::State],
+) {
+    if let (Some((axis, rest)), Some((window, inner))) = (outer.split_first(), windows.split_first()) {
+        let first = base + window.start * axis.stride;
         for j in 0..window.taps {
-            taps(rest, inner, plane, first + j * axis.dilation * axis.stride, total, state);
+            row_taps(rest, inner, row, plane, first + j * axis.dilation * axis.stride, total, states);
         }
-    } else if axis.dilation == 1 && axis.stride == 1 {
-        let end = (first + window.taps).min(plane.len());
-        total.add(state, plane.get(first..end).unwrap_or_default().iter().copied());
-    } else {
-        let step = (axis.dilation * axis.stride).max(1);
-        let values = plane.get(first..).unwrap_or_default().iter().step_by(step).take(window.taps);
-        total.add(state, values.copied());
+        return;
+    }
+    let step = row.dilation * row.stride;
+    if let ([state], [window]) = (&mut *states, row.windows.as_slice()) {
+        // One window per row (a global pool): a plain run over its taps.
+        let taps = plane.get(base + window.start * row.stride..).unwrap_or_default();
+        for &value in taps.iter().step_by(step.max(1)).take(window.taps) {
+            total.add(state, value);
+        }
+        return;
+    }
+    let most = row.windows.iter().map(|w| w.taps).max().unwrap_or(0);
+    for j in 0..most {
+        for (state, window) in states.iter_mut().zip(&row.windows) {
+            let at = base + window.start * row.stride + j * step;
+            if let (true, Some(&value)) = (j < window.taps, plane.get(at)) {
+                total.add(state, value);
+            }
+        }
     }
 }
 
 /// One kind of reduction, monomorphized so the innermost loop is tight.
 trait Total: Copy {
     type State: Default;
-    fn add(&self, state: &mut Self::State, values: impl Iterator<Item = f32>);
+    fn add(&self, state: &mut Self::State, value: f32);
     fn finish(&self, state: &Self::State, windows: &[AxisWindow]) -> f32;
 }
 
@@ -327,13 +365,11 @@ impl Default for MaxState {
 impl Total for Max {
     type State = MaxState;
 
-    fn add(&self, state: &mut MaxState, values: impl Iterator<Item = f32>) {
+    fn add(&self, state: &mut MaxState, value: f32) {
         // A plain comparison (one `maxss`) rather than `f32::max`, whose
         // NaN rule costs more; NaN is tracked apart.
-        for value in values {
-            state.nan |= value.is_nan();
-            state.max = if value > state.max { value } else { state.max };
-        }
+        state.nan |= value.is_nan();
+        state.max = if value > state.max { value } else { state.max };
     }
 
     fn finish(&self, state: &MaxState, _: &[AxisWindow]) -> f32 {
@@ -353,8 +389,8 @@ struct Average {
 impl Total for Average {
     type State = f64;
 
-    fn add(&self, state: &mut f64, values: impl Iterator<Item = f32>) {
-        *state += values.map(f64::from).sum::<f64>();
+    fn add(&self, state: &mut f64, value: f32) {
+        *state += f64::from(value);
     }
 
     fn finish(&self, state: &f64, windows: &[AxisWindow]) -> f32 {
@@ -374,8 +410,8 @@ struct Lp {
 impl Total for Lp {
     type State = f64;
 
-    fn add(&self, state: &mut f64, values: impl Iterator<Item = f32>) {
-        *state += values.map(|v| f64::from(v).abs().powf(self.p)).sum::<f64>();
+    fn add(&self, state: &mut f64, value: f32) {
+        *state += f64::from(value).abs().powf(self.p);
     }
 
     fn finish(&self, state: &f64, _: &[AxisWindow]) -> f32 {
