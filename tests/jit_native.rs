@@ -5,7 +5,8 @@
 mod support;
 
 /// Each fixture and the ops it exercises.
-const FIXTURES: [(&str, &[&str]); 8] = [
+const FIXTURES: [(&str, &[&str]); 9] = [
+    ("stack.opf", &["stack"]),
     ("pad.opf", &["pad"]),
     ("remap.opf", &["tile", "reverse", "roll"]),
     ("trilu.opf", &["trilu"]),

@@ -1,5 +1,7 @@
 //! `concat` along one axis: for each index before the axis, each input's
 //! slab (its extent along the axis times everything after it) in turn.
+//! `stack` is the same copy along a new axis, each input's slab being
+//! everything from that axis on.
 
 use opfuse_ir::{Attr, Attrs};
 
@@ -21,6 +23,15 @@ impl Concat {
             .iter()
             .map(|dims| split_at_axis(dims, axis).map(|(_, extent, inner)| extent * inner))
             .collect::<Option<Vec<_>>>()?;
+        Some(Concat { outer, slabs })
+    }
+
+    /// `stack` along a new `axis` of the output.
+    pub fn stack(attrs: &Attrs, inputs: &[Vec<u64>], output: &[u64]) -> Option<Concat> {
+        let axis = axis_of(attrs.get("axis").and_then(Attr::as_int)?, output.len())?;
+        let (outer, _, _) = split_at_axis(output, axis)?;
+        let size = |d: &[u64]| d.iter().try_fold(1usize, |acc, &x| acc.checked_mul(usize::try_from(x).ok()?));
+        let slabs = inputs.iter().map(|dims| size(dims.get(axis..)?)).collect::<Option<Vec<_>>>()?;
         Some(Concat { outer, slabs })
     }
 
@@ -55,5 +66,15 @@ mod tests {
         let mut out = [0.0; 12];
         concat.run(&[&a, &b], &mut out);
         assert_eq!(out, [1.0, 2.0, 10.0, 11.0, 12.0, 13.0, 3.0, 4.0, 14.0, 15.0, 16.0, 17.0]);
+    }
+
+    #[test]
+    fn stacks_along_a_new_middle_axis() {
+        let attrs: Attrs = [("axis".to_string(), Attr::Int(-2))].into_iter().collect();
+        // Two [2, 2] into [2, 2, 2]: out[i, k, j] = input k at [i, j].
+        let stack = Concat::stack(&attrs, &[vec![2, 2], vec![2, 2]], &[2, 2, 2]).unwrap();
+        let mut out = [0.0; 8];
+        stack.run(&[&[1.0, 2.0, 3.0, 4.0], &[5.0, 6.0, 7.0, 8.0]], &mut out);
+        assert_eq!(out, [1.0, 2.0, 5.0, 6.0, 3.0, 4.0, 7.0, 8.0]);
     }
 }

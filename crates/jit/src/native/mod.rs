@@ -38,7 +38,8 @@ pub use trilu::Trilu;
 /// carry the op's name.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Native {
-    Concat(Concat),
+    /// `concat` or `stack`.
+    Concat(&'static str, Concat),
     /// `pad`, `tile`, `reverse` or `roll`.
     Remap(&'static str, Remap),
     Trilu(Trilu),
@@ -58,8 +59,9 @@ pub enum Native {
 }
 
 /// The ops lowering hands to [`lower`].
-pub const OPS: [&str; 27] = [
+pub const OPS: [&str; 28] = [
     "concat",
+    "stack",
     "pad",
     "tile",
     "reverse",
@@ -97,7 +99,8 @@ pub fn lower(graph: &Graph, node: &Node) -> Option<Native> {
     let name = OPS.iter().copied().find(|&op| op == node.op.name())?;
     let attrs = &node.attrs;
     match (name, inputs.as_slice(), outputs.as_slice()) {
-        ("concat", _, [output]) => Concat::lower(attrs, &inputs, output).map(Native::Concat),
+        ("concat", _, [output]) => Concat::lower(attrs, &inputs, output).map(|c| Native::Concat(name, c)),
+        ("stack", _, [output]) => Concat::stack(attrs, &inputs, output).map(|c| Native::Concat(name, c)),
         ("pad", [x], [output]) => Remap::pad(attrs, x, output).map(|r| Native::Remap(name, r)),
         ("tile", [x], [output]) => Remap::tile(x, output).map(|r| Native::Remap(name, r)),
         ("reverse", [x], [_]) => Remap::reverse(attrs, x).map(|r| Native::Remap(name, r)),
@@ -127,8 +130,9 @@ impl Native {
     /// The op's name, as the catalog spells it.
     pub fn name(&self) -> &'static str {
         match self {
-            Native::Concat(_) => "concat",
-            Native::Remap(name, _) | Native::Gather(name, _) | Native::Pool(name, _) | Native::TopK(name, _) => name,
+            Native::Concat(name, _) | Native::Remap(name, _) | Native::Gather(name, _) | Native::Pool(name, _) | Native::TopK(name, _) => {
+                name
+            }
             Native::Trilu(_) => "trilu",
             Native::DepthToSpace(op) if op.inverse => "space_to_depth",
             Native::DepthToSpace(_) => "depth_to_space",
@@ -148,7 +152,7 @@ impl Native {
         let first = inputs.first().copied().unwrap_or_default();
         let second = inputs.get(1).copied().unwrap_or_default();
         match (self, outputs) {
-            (Native::Concat(op), [output]) => op.run(inputs, output),
+            (Native::Concat(_, op), [output]) => op.run(inputs, output),
             (Native::Remap(_, op), [output]) => op.run(first, output),
             (Native::Trilu(op), [output]) => op.run(first, output),
             (Native::DepthToSpace(op), [output]) => op.run(first, output),
