@@ -607,8 +607,11 @@ impl Executable {
                         let out = *pointers.ptr().add(output_index);
                         if *bias {
                             let bias = *pointers.ptr().add(2);
-                            for i in start..end {
-                                *out.add(i) += *bias.add((i / pixels.max(1)) % filters.max(1));
+                            // Whole output rows (one filter of one image) per block.
+                            let block = std::slice::from_raw_parts_mut(out.add(start), end - start);
+                            for (row, values) in block.chunks_mut(pixels.max(1)).enumerate() {
+                                let b = *bias.add((start / pixels.max(1) + row) % filters.max(1));
+                                values.iter_mut().for_each(|v| *v += b);
                             }
                         }
                         if let Some(kernel) = epilogue {

@@ -247,9 +247,13 @@ impl Conv2d {
 
     /// Fills the rows of the im2col matrix from row `first` on (a row is one
     /// image and tap, `pixels` long) into `rows`, so threads can split it.
+    /// Each output row of a tap reads one input row at a stride: the
+    /// columns that fall in the padding are zeroed, the rest copied (a
+    /// plain copy for stride 1).
     pub fn im2col_rows(&self, x: &[f32], first: usize, rows: &mut [f32]) {
         let (taps, area) = (self.taps().max(1), self.kernel[0] * self.kernel[1]);
         let image = self.channels * self.height * self.width;
+        let [sy, sx] = self.strides;
         for (offset, row) in rows.chunks_mut(self.pixels().max(1)).enumerate() {
             let (b, tap) = ((first + offset) / taps, (first + offset) % taps);
             let (c, ky, kx) = (
@@ -258,18 +262,33 @@ impl Conv2d {
                 tap % self.kernel[1].max(1),
             );
             let plane = x.get(b * image + c * self.height * self.width..).unwrap_or_default();
+            // Output columns whose input column `ox * sx + kx * dx - pad` lies in the image.
+            let shift = kx * self.dilations[1];
+            let first_ox = self.pads[1].saturating_sub(shift).div_ceil(sx.max(1));
+            let end_ox = (self.width + self.pads[1])
+                .checked_sub(shift)
+                .map_or(0, |limit| limit.div_ceil(sx.max(1)))
+                .min(self.out[1]);
             for (oy, line) in row.chunks_mut(self.out[1].max(1)).enumerate() {
-                let y = (oy * self.strides[0] + ky * self.dilations[0])
+                let y = (oy * sy + ky * self.dilations[0])
                     .checked_sub(self.pads[0])
                     .filter(|&y| y < self.height);
-                for (ox, slot) in line.iter_mut().enumerate() {
-                    let xx = (ox * self.strides[1] + kx * self.dilations[1])
-                        .checked_sub(self.pads[1])
-                        .filter(|&v| v < self.width);
-                    *slot = match (y, xx) {
-                        (Some(y), Some(xx)) => plane.get(y * self.width + xx).copied().unwrap_or(0.0),
-                        _ => 0.0,
-                    };
+                let (Some(y), true) = (y, first_ox < end_ox) else {
+                    line.fill(0.0);
+                    continue;
+                };
+                let (before, rest) = line.split_at_mut(first_ox.min(line.len()));
+                before.fill(0.0);
+                let (inside, after) = rest.split_at_mut((end_ox - first_ox).min(rest.len()));
+                after.fill(0.0);
+                let start = y * self.width + first_ox * sx + shift - self.pads[1];
+                match plane.get(start..) {
+                    Some(source) if sx == 1 && source.len() >= inside.len() => inside.copy_from_slice(&source[..inside.len()]),
+                    Some(source) => inside
+                        .iter_mut()
+                        .zip(source.iter().step_by(sx.max(1)))
+                        .for_each(|(slot, &v)| *slot = v),
+                    None => inside.fill(0.0),
                 }
             }
         }
@@ -333,6 +352,59 @@ impl Attention {
 #[cfg(test)]
 mod tests {
     use super::Conv2d;
+
+    /// The definition, one element at a time.
+    fn naive_im2col(conv: &Conv2d, x: &[f32]) -> Vec<f32> {
+        let mut cols = Vec::new();
+        for b in 0..conv.batch {
+            for c in 0..conv.channels {
+                for ky in 0..conv.kernel[0] {
+                    for kx in 0..conv.kernel[1] {
+                        for oy in 0..conv.out[0] {
+                            for ox in 0..conv.out[1] {
+                                let y = (oy * conv.strides[0] + ky * conv.dilations[0]) as isize - conv.pads[0] as isize;
+                                let xx = (ox * conv.strides[1] + kx * conv.dilations[1]) as isize - conv.pads[1] as isize;
+                                let inside = (0..conv.height as isize).contains(&y) && (0..conv.width as isize).contains(&xx);
+                                cols.push(match inside {
+                                    true => x[((b * conv.channels + c) * conv.height + y as usize) * conv.width + xx as usize],
+                                    false => 0.0,
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        cols
+    }
+
+    #[test]
+    fn im2col_matches_the_definition_for_strides_dilations_and_padding() {
+        for (stride, dilation, pad, kernel) in [(1, 1, 0, 3), (2, 1, 1, 3), (3, 2, 2, 2), (1, 3, 4, 3), (2, 2, 0, 1), (4, 1, 3, 5)] {
+            let (height, width) = (7, 9);
+            let out = |size: usize| (size + 2 * pad).saturating_sub(dilation * (kernel - 1) + 1) / stride + 1;
+            let conv = Conv2d {
+                batch: 2,
+                channels: 2,
+                height,
+                width,
+                filters: 1,
+                kernel: [kernel, kernel],
+                out: [out(height), out(width)],
+                strides: [stride, stride],
+                pads: [pad, pad],
+                dilations: [dilation, dilation],
+            };
+            let x: Vec<f32> = (0..2 * 2 * height * width).map(|v| v as f32 + 1.0).collect();
+            let mut cols = vec![f32::NAN; conv.batch * conv.taps() * conv.pixels()];
+            conv.im2col(&x, &mut cols);
+            assert_eq!(
+                cols,
+                naive_im2col(&conv, &x),
+                "stride {stride} dilation {dilation} pad {pad} kernel {kernel}"
+            );
+        }
+    }
 
     #[test]
     fn im2col_reads_each_tap_with_zero_padding() {

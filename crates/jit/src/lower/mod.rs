@@ -204,7 +204,9 @@ pub fn lower(graph: &Graph, kernels: &[Vec<NodeId>]) -> Vec<Stage> {
         };
         stages.extend(Group::new(graph, &group, &uses, &outputs).lower());
     }
-    stages
+    // Kernels the optimizer left apart still fuse where one is the
+    // elementwise epilogue of the one before it.
+    fuse_epilogues(stages, &outputs, graph)
 }
 
 /// How many times each value is read by any node, plus once per graph output.
@@ -990,7 +992,13 @@ impl<'a, 'g> Builder<'a, 'g> {
 /// it: the first stage then writes the epilogue's output, applying it
 /// block by block while the block is in cache.
 fn fuse_epilogues(stages: Vec<Stage>, external: &HashSet<ValueId>, graph: &Graph) -> Vec<Stage> {
-    let reads = |stage: &Stage, value: ValueId| stage.reads(graph).contains(&value);
+    // The last stage that reads each value.
+    let mut last_read: HashMap<ValueId, usize> = HashMap::new();
+    for (index, stage) in stages.iter().enumerate() {
+        for value in stage.reads(graph) {
+            last_read.insert(value, index);
+        }
+    }
     let mut out: Vec<Stage> = Vec::with_capacity(stages.len());
     for (index, stage) in stages.iter().enumerate() {
         let Stage::Elementwise {
@@ -1002,7 +1010,7 @@ fn fuse_epilogues(stages: Vec<Stage>, external: &HashSet<ValueId>, graph: &Graph
             out.push(stage.clone());
             continue;
         };
-        let private = |product: ValueId| !external.contains(&product) && !stages.iter().skip(index + 1).any(|later| reads(later, product));
+        let private = |product: ValueId| !external.contains(&product) && last_read.get(&product).is_none_or(|&last| last <= index);
         let fused = match out.last() {
             Some(Stage::Matmul { program, inputs, output }) if program.epilogue.is_none() && private(*output) => {
                 let shape: Vec<usize> = program.batch.iter().copied().chain([program.m, program.n]).collect();
