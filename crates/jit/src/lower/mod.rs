@@ -502,7 +502,9 @@ impl<'g> Group<'g> {
     fn native(&self, node: NodeId) -> Result<Stage, Need> {
         let graph = self.graph;
         let n = graph.node(node).ok_or(Need::Interpret(node))?;
-        let typed = |v: &ValueId| graph.ty(*v).is_some_and(|t| ops::computes(t.dtype));
+        // Native stages only move and compare values: integers travel as
+        // f32, exact below 2^24 (indices, counts), as well as floats.
+        let typed = |v: &ValueId| graph.ty(*v).is_some_and(|t| ops::computes(t.dtype) || t.dtype.is_integer());
         if !n.inputs.iter().chain(&n.outputs).all(typed) {
             return Err(Need::Interpret(node));
         }
@@ -688,7 +690,11 @@ impl<'g> Group<'g> {
                 (op, axes)
             }
         };
-        if rank == 0 || reduced.is_empty() {
+        let row_len: u64 = reduced.iter().filter_map(|&a| shape.get(a)).product();
+        let float = graph.ty(x).is_some_and(|t| t.dtype.is_float());
+        // An empty row's identity (-inf for a max) is the dtype's limit for
+        // integers and bools, which a kernel on f32 does not know.
+        if rank == 0 || reduced.is_empty() || (row_len == 0 && !float) {
             return Err(interpret());
         }
         // The index space: the kept axes in order, then the reduced ones.
