@@ -128,3 +128,19 @@ fn bench_json_has_the_timings() {
     }
     assert!(json["min_ms"].as_f64() <= json["median_ms"].as_f64());
 }
+
+#[test]
+fn the_readme_coverage_table_is_the_lowering_s() {
+    let run = support::opfuse(&["ops", "--jit", "--format", "markdown"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let readme = std::fs::read_to_string(support::root().join("README.md")).unwrap_or_default();
+    let table = readme
+        .split("<!-- jit-coverage:start -->\n")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- jit-coverage:end -->").next())
+        .unwrap_or_default();
+    assert_eq!(
+        table, run.stdout,
+        "README's JIT coverage table is stale: regenerate it with `opfuse ops --jit --format markdown`"
+    );
+}
