@@ -5,7 +5,7 @@
 mod support;
 
 /// Each fixture and the ops it exercises.
-const FIXTURES: [(&str, &[&str]); 11] = [
+const FIXTURES: [(&str, &[&str]); 13] = [
     ("gather.opf", &["gather", "index_select", "embedding", "gather_elements"]),
     ("top_k.opf", &["top_k", "sort", "argsort", "argmax", "argmin"]),
     ("stack.opf", &["stack"]),
@@ -28,6 +28,18 @@ const FIXTURES: [(&str, &[&str]); 11] = [
             "adaptive_max_pool",
         ],
     ),
+    (
+        "norm.opf",
+        &[
+            "batch_norm",
+            "instance_norm",
+            "group_norm",
+            "lp_normalization",
+            "hardmax",
+            "mean_variance_normalization",
+        ],
+    ),
+    ("rotary.opf", &["rotary_embedding"]),
 ];
 
 /// `opfuse run FILE --check --profile`, expected to pass; its stdout.

@@ -15,9 +15,12 @@ mod concat;
 mod cumsum;
 mod depth_to_space;
 mod gather;
+mod norm;
 mod one_hot;
+mod pointwise;
 mod pool;
 mod remap;
+mod rotary;
 mod top_k;
 mod trilu;
 
@@ -28,9 +31,12 @@ pub use concat::Concat;
 pub use cumsum::Cumsum;
 pub use depth_to_space::DepthToSpace;
 pub use gather::{Gather, GatherElements};
+pub use norm::{ChannelNorm, LaneOp, Lanes, MeanVariance, Statistics};
 pub use one_hot::OneHot;
+pub use pointwise::{Binary, Broadcast, Kind, Pointwise, Unary};
 pub use pool::{AxisWindow, Pool, PoolAxis, Reduce};
 pub use remap::{AxisRead, Remap};
+pub use rotary::Rotary;
 pub use top_k::TopK;
 pub use trilu::Trilu;
 
@@ -56,10 +62,18 @@ pub enum Native {
     TopK(&'static str, TopK),
     /// `argmax` or `argmin`.
     ArgExtreme(ArgExtreme),
+    /// `batch_norm`, `instance_norm` or `group_norm`.
+    ChannelNorm(&'static str, ChannelNorm),
+    /// `lp_normalization` or `hardmax`.
+    Lanes(&'static str, Lanes),
+    MeanVariance(MeanVariance),
+    Rotary(Rotary),
+    /// An elementwise op of `pointwise` (or a `cast` lowering hands over).
+    Pointwise(&'static str, Pointwise),
 }
 
 /// The ops lowering hands to [`lower`].
-pub const OPS: [&str; 28] = [
+pub const OPS: [&str; 51] = [
     "concat",
     "stack",
     "pad",
@@ -88,7 +102,34 @@ pub const OPS: [&str; 28] = [
     "argsort",
     "argmax",
     "argmin",
+    "batch_norm",
+    "instance_norm",
+    "group_norm",
+    "lp_normalization",
+    "hardmax",
+    "mean_variance_normalization",
+    "rotary_embedding",
+    "acos",
+    "acosh",
+    "asin",
+    "asinh",
+    "atan",
+    "atanh",
+    "cosh",
+    "sinh",
+    "tan",
+    "mod",
+    "bit_shift",
+    "bitwise_and",
+    "bitwise_not",
+    "bitwise_or",
+    "bitwise_xor",
+    "cast_like",
 ];
+
+/// Ops lowering keeps on their compiled path but may hand to [`lower`]
+/// for the nodes that path refuses (`cast` to an integer dtype).
+pub const FALLBACK: [&str; 1] = ["cast"];
 
 /// The native form of `node`, or `None` when the op or these attributes
 /// have no native path.
@@ -96,7 +137,7 @@ pub fn lower(graph: &Graph, node: &Node) -> Option<Native> {
     let dims = |v: &ValueId| graph.ty(*v).map(|t| t.shape.dims().to_vec());
     let inputs: Vec<Vec<u64>> = node.inputs.iter().map(dims).collect::<Option<_>>()?;
     let outputs: Vec<Vec<u64>> = node.outputs.iter().map(dims).collect::<Option<_>>()?;
-    let name = OPS.iter().copied().find(|&op| op == node.op.name())?;
+    let name = OPS.iter().chain(&FALLBACK).copied().find(|&op| op == node.op.name())?;
     let attrs = &node.attrs;
     match (name, inputs.as_slice(), outputs.as_slice()) {
         ("concat", _, [output]) => Concat::lower(attrs, &inputs, output).map(|c| Native::Concat(name, c)),
@@ -122,6 +163,25 @@ pub fn lower(graph: &Graph, node: &Node) -> Option<Native> {
         ("adaptive_avg_pool" | "adaptive_max_pool", [x], [output]) => Pool::adaptive(name, x, output).map(|p| Native::Pool(name, p)),
         ("top_k" | "sort", [x], [_, _]) | ("argsort", [x], [_]) => TopK::lower(name, attrs, x).map(|t| Native::TopK(name, t)),
         ("argmax" | "argmin", [x], [_]) => ArgExtreme::lower(name, attrs, x).map(Native::ArgExtreme),
+        ("batch_norm" | "instance_norm" | "group_norm", _, _) => {
+            ChannelNorm::lower(name, attrs, &inputs, norm::output_dtypes(graph, node)?).map(|n| Native::ChannelNorm(name, n))
+        }
+        ("lp_normalization" | "hardmax", [x], [_]) => {
+            Lanes::lower(name, attrs, x, *norm::output_dtypes(graph, node)?.first()?).map(|l| Native::Lanes(name, l))
+        }
+        ("mean_variance_normalization", [x], [_]) => {
+            MeanVariance::lower(attrs, x, *norm::output_dtypes(graph, node)?.first()?).map(Native::MeanVariance)
+        }
+        ("rotary_embedding", _, [_]) => Rotary::lower(attrs, &inputs, *norm::output_dtypes(graph, node)?.first()?).map(Native::Rotary),
+        (
+            "acos" | "acosh" | "asin" | "asinh" | "atan" | "atanh" | "cosh" | "sinh" | "tan" | "mod" | "bit_shift" | "bitwise_and"
+            | "bitwise_not" | "bitwise_or" | "bitwise_xor" | "cast" | "cast_like",
+            _,
+            [output],
+        ) => {
+            let dtype = graph.ty(*node.outputs.first()?)?.dtype;
+            Pointwise::lower(name, attrs, &inputs, output, dtype).map(|p| Native::Pointwise(name, p))
+        }
         _ => None,
     }
 }
@@ -141,6 +201,10 @@ impl Native {
             Native::OneHot(_) => "one_hot",
             Native::ArgExtreme(op) if op.min => "argmin",
             Native::ArgExtreme(_) => "argmax",
+            Native::ChannelNorm(name, _) | Native::Lanes(name, _) => name,
+            Native::MeanVariance(_) => "mean_variance_normalization",
+            Native::Rotary(_) => "rotary_embedding",
+            Native::Pointwise(name, _) => name,
         }
     }
 
@@ -164,6 +228,11 @@ impl Native {
             (Native::TopK(_, op), [values, positions]) => op.run(first, Some(values), Some(positions)),
             (Native::TopK(_, op), [positions]) => op.run(first, None, Some(positions)),
             (Native::ArgExtreme(op), [output]) => op.run(first, output),
+            (Native::ChannelNorm(_, op), outputs) => op.run(inputs, outputs),
+            (Native::Lanes(_, op), [output]) => op.run(first, output),
+            (Native::MeanVariance(op), [output]) => op.run(first, output),
+            (Native::Rotary(op), [output]) => op.run(inputs, output),
+            (Native::Pointwise(_, op), [output]) => op.run(first, second, output),
             _ => {}
         }
     }
