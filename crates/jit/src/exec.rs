@@ -30,6 +30,8 @@ pub enum JitError {
     Input { name: String, message: String },
     #[error("value {0} has no data (the stages are out of order)")]
     Missing(ValueId),
+    #[error("starting the worker threads failed: {0}")]
+    Threads(String),
 }
 
 /// How to run.
@@ -111,6 +113,8 @@ pub struct Executable {
     pool: Pool,
     /// The values compiled stages read (the rest are read as tensors).
     compiled_reads: HashSet<ValueId>,
+    /// Started on the first bind or run, again when the thread count changes.
+    workers: Option<Workers>,
 }
 
 /// What one run gives.
@@ -256,6 +260,7 @@ pub fn compile(graph: VerifiedGraph, kernels: &[Vec<NodeId>], catalog: Catalog) 
         params: Values::default(),
         pool: Pool::default(),
         compiled_reads,
+        workers: None,
     })
 }
 
@@ -295,21 +300,42 @@ impl Pointers {
     }
 }
 
-/// Runs `work` on `total` items split into about `threads` ranges.
-fn parallel(threads: usize, total: usize, grain: usize, work: impl Fn(Range<usize>) + Sync) {
-    let chunks = threads.max(1).min(total / grain.max(1)).max(1);
-    if chunks == 1 {
-        work(0..total);
-        return;
+/// The worker threads kernels split across, kept between stages and runs
+/// (spawning threads per stage cost more than the small stages take).
+struct Workers {
+    threads: usize,
+    pool: rayon::ThreadPool,
+}
+
+impl Workers {
+    fn new(threads: usize) -> Result<Workers, JitError> {
+        let threads = threads.max(1);
+        // The calling thread takes the first share of each stage itself.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads - 1)
+            .thread_name(|i| format!("opfuse-worker-{i}"))
+            .build()
+            .map_err(|e| JitError::Threads(e.to_string()))?;
+        Ok(Workers { threads, pool })
     }
-    let step = total.div_ceil(chunks);
-    std::thread::scope(|scope| {
-        for start in (step..total).step_by(step) {
-            let work = &work;
-            scope.spawn(move || work(start..(start + step).min(total)));
+
+    /// Runs `work` on `total` items split into about `threads` ranges of
+    /// at least `grain` items.
+    fn parallel(&self, total: usize, grain: usize, work: impl Fn(Range<usize>) + Sync) {
+        let chunks = self.threads.min(total / grain.max(1)).max(1);
+        if chunks == 1 {
+            work(0..total);
+            return;
         }
-        work(0..step.min(total));
-    });
+        let step = total.div_ceil(chunks);
+        self.pool.in_place_scope(|scope| {
+            for start in (step..total).step_by(step) {
+                let work = &work;
+                scope.spawn(move |_| work(start..(start + step).min(total)));
+            }
+            work(0..step.min(total));
+        });
+    }
 }
 
 /// The values of a run in either representation.
@@ -337,6 +363,19 @@ impl Executable {
     /// Stages that compute from the weights alone, run once at bind time.
     pub fn preprocessing_stages(&self) -> usize {
         self.preprocessing.iter().filter(|&&p| p).count()
+    }
+
+    fn start_workers(&mut self, options: &Options) -> Result<(), JitError> {
+        if self.workers.as_ref().is_none_or(|w| w.threads != options.threads.max(1)) {
+            self.workers = Some(Workers::new(options.threads)?);
+        }
+        Ok(())
+    }
+
+    fn workers(&self) -> Result<&Workers, JitError> {
+        self.workers
+            .as_ref()
+            .ok_or(JitError::Threads("no worker threads were started".into()))
     }
 
     /// One line per stage, in order: its kind and the value it writes
@@ -384,6 +423,7 @@ impl Executable {
     /// Binds the params by name (else the graph's own data), converted once
     /// for every later run, and runs the stages that compute from them alone.
     pub fn bind(&mut self, params: &BTreeMap<String, Tensor>, options: &Options) -> Result<(), JitError> {
+        self.start_workers(options)?;
         let graph: &Graph = &self.graph;
         let mut bound = Values::default();
         for &id in &graph.params {
@@ -409,6 +449,7 @@ impl Executable {
 
     /// Runs on `inputs` (in the graph's order) with the bound params.
     pub fn run(&mut self, inputs: Vec<Tensor>, options: &Options) -> Result<Run, JitError> {
+        self.start_workers(options)?;
         let mut values = std::mem::take(&mut self.params);
         let mut pool = std::mem::take(&mut self.pool);
         let result = self.run_with(&mut values, &mut pool, inputs, options);
@@ -534,9 +575,9 @@ impl Executable {
                 let mut cols = pool.take(conv.batch * conv.taps() * conv.pixels());
                 let pixels = conv.pixels().max(1);
                 let rows_per_thread = (conv.batch * conv.taps()).div_ceil(options.threads.max(1)).max(1);
-                std::thread::scope(|scope| {
+                self.workers()?.pool.in_place_scope(|scope| {
                     for (index, chunk) in cols.chunks_mut(rows_per_thread * pixels).enumerate() {
-                        scope.spawn(move || conv.im2col_rows(x, index * rows_per_thread, chunk));
+                        scope.spawn(move |_| conv.im2col_rows(x, index * rows_per_thread, chunk));
                     }
                 });
                 Some(cols)
@@ -547,22 +588,20 @@ impl Executable {
             pointers.push(cols.as_mut_ptr());
         }
         let pointers = Pointers(pointers);
-        let threads = options.threads;
+        let workers = self.workers()?;
         match stage {
             Ready::Elementwise { kernel, .. } => {
                 // SAFETY: every buffer holds what the program's accesses read
                 // (lowering sized them from the verified types) and each
                 // thread writes its own range of the output.
-                parallel(threads, len, 16_384, |range| unsafe {
-                    kernel.call(pointers.ptr(), range.start, range.end)
-                });
+                workers.parallel(len, 16_384, |range| unsafe { kernel.call(pointers.ptr(), range.start, range.end) });
             }
             Ready::Rows {
                 kernel, epilogue, rows, ..
             } => {
                 let row_len = len / (*rows).max(1);
                 let block = (16_384 / row_len.max(1)).max(1);
-                parallel(threads, *rows, block, |range| {
+                workers.parallel(*rows, block, |range| {
                     // Blocks of rows small enough to stay in cache for the epilogue.
                     for start in range.clone().step_by(block) {
                         let end = (start + block).min(range.end);
@@ -631,7 +670,7 @@ impl Executable {
                 let failure = std::sync::Mutex::new(None);
                 let buffers = attention::Buffers { inputs, output };
                 let shared = Shared(&buffers);
-                parallel(threads, program.units(), 1, |units| {
+                workers.parallel(program.units(), 1, |units| {
                     let buffers = shared.get();
                     // SAFETY: lowering sized every access from the verified
                     // types and the buffers from the same types; threads
@@ -693,7 +732,7 @@ impl Executable {
         apply: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<(), JitError> {
         let failure = std::sync::Mutex::new(None);
-        parallel(options.threads, rows, grain, |range| {
+        self.workers()?.parallel(rows, grain, |range| {
             // SAFETY: lowering sized every access from the verified types and
             // the buffers from the same types; threads own disjoint rows.
             let result = unsafe { self.gemm.run(product, pointers.ptr(), output_index, options.gemm, range, apply) };
