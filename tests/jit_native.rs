@@ -5,7 +5,7 @@
 mod support;
 
 /// Each fixture and the ops it exercises.
-const FIXTURES: [(&str, &[&str]); 13] = [
+const FIXTURES: [(&str, &[&str]); 17] = [
     ("gather.opf", &["gather", "index_select", "embedding", "gather_elements"]),
     ("top_k.opf", &["top_k", "sort", "argsort", "argmax", "argmin"]),
     ("stack.opf", &["stack"]),
@@ -40,6 +40,16 @@ const FIXTURES: [(&str, &[&str]); 13] = [
         ],
     ),
     ("rotary.opf", &["rotary_embedding"]),
+    (
+        "pointwise_trig.opf",
+        &["acos", "acosh", "asin", "asinh", "atan", "atanh", "cosh", "sinh", "tan"],
+    ),
+    (
+        "pointwise_bits.opf",
+        &["bitwise_not", "bitwise_and", "bitwise_or", "bitwise_xor", "bit_shift"],
+    ),
+    ("pointwise_mod.opf", &["mod", "bitwise_not", "cast_like"]),
+    ("pointwise_cast.opf", &["cast_like"]),
 ];
 
 /// `opfuse run FILE --check --profile`, expected to pass; its stdout.
