@@ -5,7 +5,7 @@
 mod support;
 
 /// Each fixture and the ops it exercises.
-const FIXTURES: [(&str, &[&str]); 17] = [
+const FIXTURES: [(&str, &[&str]); 18] = [
     ("gather.opf", &["gather", "index_select", "embedding", "gather_elements"]),
     ("top_k.opf", &["top_k", "sort", "argsort", "argmax", "argmin"]),
     ("stack.opf", &["stack"]),
@@ -50,6 +50,10 @@ const FIXTURES: [(&str, &[&str]); 17] = [
     ),
     ("pointwise_mod.opf", &["mod", "bitwise_not", "cast_like"]),
     ("pointwise_cast.opf", &["cast_like"]),
+    (
+        "layout_index.opf",
+        &["shape", "size", "reverse_sequence", "gather_nd", "scatter_elements", "scatter_nd"],
+    ),
 ];
 
 /// `opfuse run FILE --check --profile`, expected to pass; its stdout.

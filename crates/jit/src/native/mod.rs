@@ -15,12 +15,16 @@ mod concat;
 mod cumsum;
 mod depth_to_space;
 mod gather;
+mod gather_nd;
 mod norm;
 mod one_hot;
 mod pointwise;
 mod pool;
 mod remap;
 mod rotary;
+mod scatter;
+mod sequence;
+mod shape;
 mod top_k;
 mod trilu;
 
@@ -31,12 +35,16 @@ pub use concat::Concat;
 pub use cumsum::Cumsum;
 pub use depth_to_space::DepthToSpace;
 pub use gather::{Gather, GatherElements};
+pub use gather_nd::{GatherNd, Tuples};
 pub use norm::{ChannelNorm, LaneOp, Lanes, MeanVariance, Statistics};
 pub use one_hot::OneHot;
 pub use pointwise::{Binary, Broadcast, Kind, Pointwise, Unary};
 pub use pool::{AxisWindow, Pool, PoolAxis, Reduce};
 pub use remap::{AxisRead, Remap};
 pub use rotary::Rotary;
+pub use scatter::{Reduction, Scatter, Targets};
+pub use sequence::ReverseSequence;
+pub use shape::Extents;
 pub use top_k::TopK;
 pub use trilu::Trilu;
 
@@ -68,12 +76,18 @@ pub enum Native {
     Lanes(&'static str, Lanes),
     MeanVariance(MeanVariance),
     Rotary(Rotary),
+    /// `shape` or `size`.
+    Extents(&'static str, Extents),
+    ReverseSequence(ReverseSequence),
+    GatherNd(GatherNd),
+    /// `scatter_elements` or `scatter_nd`.
+    Scatter(&'static str, Scatter),
     /// An elementwise op of `pointwise` (or a `cast` lowering hands over).
     Pointwise(&'static str, Pointwise),
 }
 
 /// The ops lowering hands to [`lower`].
-pub const OPS: [&str; 51] = [
+pub const OPS: [&str; 57] = [
     "concat",
     "stack",
     "pad",
@@ -125,6 +139,12 @@ pub const OPS: [&str; 51] = [
     "bitwise_or",
     "bitwise_xor",
     "cast_like",
+    "shape",
+    "size",
+    "reverse_sequence",
+    "gather_nd",
+    "scatter_elements",
+    "scatter_nd",
 ];
 
 /// Ops lowering keeps on their compiled path but may hand to [`lower`]
@@ -172,6 +192,16 @@ pub fn lower(graph: &Graph, node: &Node) -> Option<Native> {
         ("mean_variance_normalization", [x], [_]) => {
             MeanVariance::lower(attrs, x, *norm::output_dtypes(graph, node)?.first()?).map(Native::MeanVariance)
         }
+        ("shape", [x], [_]) => Extents::shape(attrs, x).map(|e| Native::Extents(name, e)),
+        ("size", [x], [_]) => Extents::size(x).map(|e| Native::Extents(name, e)),
+        ("reverse_sequence", [x, _], [_]) => ReverseSequence::lower(attrs, x).map(Native::ReverseSequence),
+        ("gather_nd", [data, indices], [_]) => GatherNd::lower(attrs, data, indices).map(Native::GatherNd),
+        ("scatter_elements", [data, indices, _], [_]) => {
+            Scatter::elements(attrs, data, indices, *norm::output_dtypes(graph, node)?.first()?).map(|s| Native::Scatter(name, s))
+        }
+        ("scatter_nd", [data, indices, _], [_]) => {
+            Scatter::nd(attrs, data, indices, *norm::output_dtypes(graph, node)?.first()?).map(|s| Native::Scatter(name, s))
+        }
         ("rotary_embedding", _, [_]) => Rotary::lower(attrs, &inputs, *norm::output_dtypes(graph, node)?.first()?).map(Native::Rotary),
         (
             "acos" | "acosh" | "asin" | "asinh" | "atan" | "atanh" | "cosh" | "sinh" | "tan" | "mod" | "bit_shift" | "bitwise_and"
@@ -204,6 +234,9 @@ impl Native {
             Native::ChannelNorm(name, _) | Native::Lanes(name, _) => name,
             Native::MeanVariance(_) => "mean_variance_normalization",
             Native::Rotary(_) => "rotary_embedding",
+            Native::Extents(name, _) | Native::Scatter(name, _) => name,
+            Native::ReverseSequence(_) => "reverse_sequence",
+            Native::GatherNd(_) => "gather_nd",
             Native::Pointwise(name, _) => name,
         }
     }
@@ -232,6 +265,10 @@ impl Native {
             (Native::Lanes(_, op), [output]) => op.run(first, output),
             (Native::MeanVariance(op), [output]) => op.run(first, output),
             (Native::Rotary(op), [output]) => op.run(inputs, output),
+            (Native::Extents(_, op), [output]) => op.run(output),
+            (Native::ReverseSequence(op), [output]) => op.run(first, second, output),
+            (Native::GatherNd(op), [output]) => op.run(first, second, output),
+            (Native::Scatter(_, op), [output]) => op.run(first, second, inputs.get(2).copied().unwrap_or_default(), output),
             (Native::Pointwise(_, op), [output]) => op.run(first, second, output),
             _ => {}
         }
