@@ -732,16 +732,32 @@ impl Executable {
         apply: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<(), JitError> {
         let failure = std::sync::Mutex::new(None);
-        self.workers()?.parallel(rows, grain, |range| {
-            // SAFETY: lowering sized every access from the verified types and
-            // the buffers from the same types; threads own disjoint rows.
-            let result = unsafe { self.gemm.run(product, pointers.ptr(), output_index, options.gemm, range, apply) };
+        let record = |result: Result<(), GemmError>| {
             if let Err(e) = result {
                 if let Ok(mut slot) = failure.lock() {
                     *slot = Some(e);
                 }
             }
-        });
+        };
+        let workers = self.workers()?;
+        // Too few rows to give each thread a good block: split the columns
+        // (each thread packs only its share of B), then run the epilogue.
+        let by_columns =
+            options.gemm == GemmPath::Library && workers.threads > 1 && rows < 96 * workers.threads && product.n >= 64 * workers.threads;
+        if by_columns {
+            workers.parallel(product.n, 16, |cols| {
+                // SAFETY: as below; threads own disjoint columns.
+                record(unsafe { self.gemm.run_columns(product, pointers.ptr(), output_index, cols) });
+            });
+            let n = product.n;
+            workers.parallel(rows, (16_384 / n.max(1)).max(1), |range| apply(range.start * n, range.end * n));
+        } else {
+            workers.parallel(rows, grain, |range| {
+                // SAFETY: lowering sized every access from the verified types and
+                // the buffers from the same types; threads own disjoint rows.
+                record(unsafe { self.gemm.run(product, pointers.ptr(), output_index, options.gemm, range, apply) });
+            });
+        }
         match failure.into_inner().ok().flatten() {
             Some(e) => Err(e.into()),
             None => Ok(()),

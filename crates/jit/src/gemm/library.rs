@@ -50,3 +50,45 @@ pub(crate) unsafe fn run(shape: &Shape, ops: &Operands, rows: Range<usize>, epil
         }
     });
 }
+
+/// Computes columns `cols` of every row (all batches), for splitting a
+/// product with few rows across threads: each thread then packs only its
+/// share of `B`. No epilogue: the caller applies it once all columns are done.
+///
+/// # Safety
+/// As for `jit::run`, with `cols` inside `0..n`.
+pub(crate) unsafe fn run_columns(shape: &Shape, ops: &Operands, cols: Range<usize>) {
+    let (m, n, k) = (shape.m, shape.n, shape.k);
+    let batches: usize = shape.batch.iter().product();
+    for batch in 0..batches {
+        if k == 0 {
+            for row in 0..m {
+                // SAFETY: rows and columns inside the output (caller).
+                unsafe { std::slice::from_raw_parts_mut(ops.c.add((batch * m + row) * n + cols.start), cols.len()) }.fill(0.0);
+            }
+            continue;
+        }
+        let a_off = shape.a.batch_offset(&shape.batch, batch);
+        let b_off = shape.b.batch_offset(&shape.batch, batch) + cols.start as isize * shape.b.inner;
+        // SAFETY: validated offsets and strides; these columns of C are
+        // owned by this call, row-major with stride n.
+        unsafe {
+            matrixmultiply::sgemm(
+                m,
+                k,
+                cols.len(),
+                1.0,
+                ops.a.offset(a_off),
+                shape.a.outer,
+                shape.a.inner,
+                ops.b.offset(b_off),
+                shape.b.outer,
+                shape.b.inner,
+                0.0,
+                ops.c.add(batch * m * n + cols.start),
+                n as isize,
+                1,
+            );
+        }
+    }
+}

@@ -181,6 +181,51 @@ impl Gemm {
     }
 }
 
+impl Gemm {
+    /// Computes columns `cols` of every output row with the library path,
+    /// without an epilogue (see [`Gemm::run`] for the buffers); threads
+    /// taking disjoint columns split a product of few rows.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Gemm::run`], for the columns `cols` (inside `0..mm.n`) of
+    /// every row instead of whole rows.
+    pub unsafe fn run_columns(&self, mm: &Matmul, buffers: *const *mut f32, output: usize, cols: Range<usize>) -> Result<(), GemmError> {
+        let total = mm.batch.iter().product::<usize>() * mm.m;
+        let shape = Shape::check(mm, output, &(0..total))?;
+        if cols.start > cols.end || cols.end > mm.n {
+            return Err(GemmError::Rows {
+                start: cols.start,
+                end: cols.end,
+                total: mm.n,
+            });
+        }
+        if cols.is_empty() || total == 0 {
+            return Ok(());
+        }
+        // SAFETY: the caller guarantees the array holds these entries.
+        let pointer = |index: usize| -> Result<*mut f32, GemmError> {
+            let p = if buffers.is_null() {
+                std::ptr::null_mut()
+            } else {
+                unsafe { *buffers.add(index) }
+            };
+            match p.is_null() {
+                true => Err(GemmError::NullBuffer { index }),
+                false => Ok(p),
+            }
+        };
+        let c = pointer(output)?;
+        let (a, b) = match mm.k {
+            0 => (std::ptr::null(), std::ptr::null()),
+            _ => (pointer(mm.a.buffer)? as *const f32, pointer(mm.b.buffer)? as *const f32),
+        };
+        // SAFETY: the shape is validated and the caller vouches for the buffers.
+        unsafe { library::run_columns(&shape, &Operands { a, b, c }, cols) };
+        Ok(())
+    }
+}
+
 /// Base pointers of the operands (`a`, `b` null when `k == 0`).
 pub(crate) struct Operands {
     pub(crate) a: *const f32,

@@ -496,3 +496,42 @@ fn kernel_peak() {
         println!("kernel {MR}x{NR} k={k}: {:.1} GFLOP/s", flops / best / 1e9);
     }
 }
+
+#[test]
+fn column_blocks_compose_the_product() {
+    // Two batches, B transposed and broadcast, split into three column blocks.
+    let mut seed = 11;
+    let (batch, m, n, k) = (vec![2], 5, 37, 19);
+    let a_layout = Layout {
+        offset: 2,
+        transposed: false,
+        broadcast: vec![false],
+    };
+    let b_layout = Layout {
+        offset: 1,
+        transposed: true,
+        broadcast: vec![true],
+    };
+    let (a_access, mut a) = operand(&batch, m, k, &a_layout, 0, &mut seed);
+    let (b_access, mut b) = operand(&batch, k, n, &b_layout, 1, &mut seed);
+    let mm = Matmul {
+        batch,
+        m,
+        n,
+        k,
+        a: a_access,
+        b: b_access,
+        epilogue: None,
+    };
+    let want = reference(&mm, &a, &b);
+    let mut out = vec![f32::NAN; want.len()];
+    let buffers = [a.as_mut_ptr(), b.as_mut_ptr(), out.as_mut_ptr()];
+    for cols in [0..16, 16..30, 30..37] {
+        // SAFETY: the accesses are the operands' layouts; the blocks are disjoint.
+        unsafe { shared().run_columns(&mm, buffers.as_ptr(), 2, cols) }.unwrap();
+    }
+    assert_eq!(out, want);
+    // SAFETY: as above.
+    let past_the_end = unsafe { shared().run_columns(&mm, buffers.as_ptr(), 2, 30..38) };
+    assert!(past_the_end.is_err());
+}
