@@ -62,8 +62,8 @@ fn an_opaque_op_fails_as_under_the_interpreter() {
 
 #[test]
 fn the_report_names_interpreted_ops_and_memory() {
-    let stdout = checked("tests/fixtures/run/scatter_then_relu.opf", &[]);
-    assert!(stdout.contains("1 through the interpreter (scatter_elements)"), "{stdout}");
+    let stdout = checked("tests/fixtures/run/eye_like_then_relu.opf", &[]);
+    assert!(stdout.contains("1 through the interpreter (eye_like)"), "{stdout}");
     assert!(stdout.contains("memory: peak"), "{stdout}");
     // Attention has a JIT path: nothing of the BERT block is interpreted.
     let dims = ["--dim", "S=6", "--dim", "H=24", "--dim", "NH=2"];
@@ -93,9 +93,9 @@ fn reductions_and_norms_run_compiled_over_any_axes() {
 
 #[test]
 fn profile_lists_every_stage() {
-    let stdout = checked("tests/fixtures/run/scatter_then_relu.opf", &["--bench", "3", "--profile"]);
+    let stdout = checked("tests/fixtures/run/eye_like_then_relu.opf", &["--bench", "3", "--profile"]);
     let profile = stdout.split("profile:").nth(1).unwrap_or_default();
-    assert!(profile.contains("interpreter `scatter_elements`"), "{stdout}");
+    assert!(profile.contains("interpreter `eye_like`"), "{stdout}");
     assert_eq!(profile.lines().filter(|l| l.contains(" ms ")).count(), 3, "{stdout}");
 }
 
