@@ -209,8 +209,8 @@ pub fn lower(graph: &Graph, node: &Node) -> Option<Native> {
             _,
             [output],
         ) => {
-            let dtype = graph.ty(*node.outputs.first()?)?.dtype;
-            Pointwise::lower(name, attrs, &inputs, output, dtype).map(|p| Native::Pointwise(name, p))
+            let dtype = |values: &[ValueId]| Some(graph.ty(*values.first()?)?.dtype);
+            Pointwise::lower(name, attrs, &inputs, output, dtype(&node.inputs)?, dtype(&node.outputs)?).map(|p| Native::Pointwise(name, p))
         }
         _ => None,
     }
