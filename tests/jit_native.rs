@@ -5,7 +5,7 @@
 mod support;
 
 /// Each fixture and the ops it exercises.
-const FIXTURES: [(&str, &[&str]); 18] = [
+const FIXTURES: [(&str, &[&str]); 19] = [
     ("gather.opf", &["gather", "index_select", "embedding", "gather_elements"]),
     ("top_k.opf", &["top_k", "sort", "argsort", "argmax", "argmin"]),
     ("stack.opf", &["stack"]),
@@ -54,6 +54,7 @@ const FIXTURES: [(&str, &[&str]); 18] = [
         "layout_index.opf",
         &["shape", "size", "reverse_sequence", "gather_nd", "scatter_elements", "scatter_nd"],
     ),
+    ("resize.opf", &["resize"]),
 ];
 
 /// `opfuse run FILE --check --profile`, expected to pass; its stdout.

@@ -21,6 +21,7 @@ mod one_hot;
 mod pointwise;
 mod pool;
 mod remap;
+mod resize;
 mod rotary;
 mod scatter;
 mod sequence;
@@ -41,6 +42,7 @@ pub use one_hot::OneHot;
 pub use pointwise::{Binary, Broadcast, Kind, Pointwise, Unary};
 pub use pool::{AxisWindow, Pool, PoolAxis, Reduce};
 pub use remap::{AxisRead, Remap};
+pub use resize::{Resize, ResizeStage};
 pub use rotary::Rotary;
 pub use scatter::{Reduction, Scatter, Targets};
 pub use sequence::ReverseSequence;
@@ -82,12 +84,13 @@ pub enum Native {
     GatherNd(GatherNd),
     /// `scatter_elements` or `scatter_nd`.
     Scatter(&'static str, Scatter),
+    Resize(Resize),
     /// An elementwise op of `pointwise` (or a `cast` lowering hands over).
     Pointwise(&'static str, Pointwise),
 }
 
 /// The ops lowering hands to [`lower`].
-pub const OPS: [&str; 57] = [
+pub const OPS: [&str; 58] = [
     "concat",
     "stack",
     "pad",
@@ -145,6 +148,7 @@ pub const OPS: [&str; 57] = [
     "gather_nd",
     "scatter_elements",
     "scatter_nd",
+    "resize",
 ];
 
 /// Ops lowering keeps on their compiled path but may hand to [`lower`]
@@ -202,6 +206,7 @@ pub fn lower(graph: &Graph, node: &Node) -> Option<Native> {
         ("scatter_nd", [data, indices, _], [_]) => {
             Scatter::nd(attrs, data, indices, *norm::output_dtypes(graph, node)?.first()?).map(|s| Native::Scatter(name, s))
         }
+        ("resize", [x], [output]) => Resize::lower(attrs, x, output, *norm::output_dtypes(graph, node)?.first()?).map(Native::Resize),
         ("rotary_embedding", _, [_]) => Rotary::lower(attrs, &inputs, *norm::output_dtypes(graph, node)?.first()?).map(Native::Rotary),
         (
             "acos" | "acosh" | "asin" | "asinh" | "atan" | "atanh" | "cosh" | "sinh" | "tan" | "mod" | "bit_shift" | "bitwise_and"
@@ -237,6 +242,7 @@ impl Native {
             Native::Extents(name, _) | Native::Scatter(name, _) => name,
             Native::ReverseSequence(_) => "reverse_sequence",
             Native::GatherNd(_) => "gather_nd",
+            Native::Resize(_) => "resize",
             Native::Pointwise(name, _) => name,
         }
     }
@@ -268,6 +274,7 @@ impl Native {
             (Native::Extents(_, op), [output]) => op.run(output),
             (Native::ReverseSequence(op), [output]) => op.run(first, second, output),
             (Native::GatherNd(op), [output]) => op.run(first, second, output),
+            (Native::Resize(op), [output]) => op.run(first, output),
             (Native::Scatter(_, op), [output]) => op.run(first, second, inputs.get(2).copied().unwrap_or_default(), output),
             (Native::Pointwise(_, op), [output]) => op.run(first, second, output),
             _ => {}
