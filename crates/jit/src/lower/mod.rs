@@ -726,7 +726,12 @@ impl<'g> Group<'g> {
         let mut prologue = builder.finish(&space, root);
         let mut sides: Vec<&mut Access> = scale.iter_mut().chain(bias.iter_mut()).collect();
         if !merge_trailing(&mut prologue, &mut sides, reduced.len()) {
-            return Err(interpret());
+            // A computed input (a broadcast operand in the row, say) reads
+            // as one run once it is a buffer of its own.
+            return Err(match self.produced.contains_key(&x) && !self.buffered.contains(&x) {
+                true => Need::Buffer(x),
+                false => interpret(),
+            });
         }
         Ok(Stage::Rows {
             epilogue: None,
