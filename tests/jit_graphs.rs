@@ -67,7 +67,7 @@ impl Builder {
     fn input(&mut self, dims: &[u64]) -> ValueId {
         self.inputs += 1;
         let ty = self.ty(dims);
-        self.graph.add_input(&format!("in{}", self.inputs), ty)
+        self.graph.add_input(format!("in{}", self.inputs), ty)
     }
 
     fn op(&mut self, op: &str, attrs: Attrs, inputs: Vec<ValueId>, dims: &[u64]) -> ValueId {
