@@ -379,35 +379,33 @@ fn one_row(
     let n = len as f64;
     // Then y = ((v - shift) - correction) * factor.
     let (shift, correction, factor) = match program.op {
-        RowOp::Softmax => {
+        RowOp::Softmax | RowOp::LogSoftmax => {
             let max = Stat(fb.ins().splat(types::F32X4, stat));
+            // Softmax keeps each exp(v - max) in the row for the last pass.
+            let keep = matches!(program.op, RowOp::Softmax);
             let sum = pass(fb, env, len, true, &[Reduce::Sum], &mut |em, j| {
                 let address = out_address(em, out, j);
                 let v = em.load(address, 0);
                 let m = max.at(em);
                 let d = em.sub(v, m);
                 let e = em.exp(d);
-                em.store(e, address, 0);
+                if keep {
+                    em.store(e, address, 0);
+                }
                 Ok(vec![e])
             })?;
             let mut em = Em::new(fb, types::F32X4, env);
             let sum = em.splat(one(&sum)?);
-            let one_v = em.c(1.0);
-            (None, None, Stat(em.div(one_v, sum)))
-        }
-        RowOp::LogSoftmax => {
-            let max = Stat(fb.ins().splat(types::F32X4, stat));
-            let sum = pass(fb, env, len, true, &[Reduce::Sum], &mut |em, j| {
-                let address = out_address(em, out, j);
-                let v = em.load(address, 0);
-                let m = max.at(em);
-                let d = em.sub(v, m);
-                Ok(vec![em.exp(d)])
-            })?;
-            let mut em = Em::new(fb, types::F32X4, env);
-            let sum = em.splat(one(&sum)?);
-            let log_sum = em.log(sum);
-            (Some(max), Some(Stat(log_sum)), Stat(em.c(1.0)))
+            match keep {
+                true => {
+                    let one_v = em.c(1.0);
+                    (None, None, Stat(em.div(one_v, sum)))
+                }
+                false => {
+                    let log_sum = em.log(sum);
+                    (Some(max), Some(Stat(log_sum)), Stat(em.c(1.0)))
+                }
+            }
         }
         RowOp::LayerNorm { epsilon } => {
             let mut em = Em::new(fb, types::F32X4, env);

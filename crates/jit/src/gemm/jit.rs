@@ -98,7 +98,7 @@ pub(crate) fn segments(m: usize, rows: Range<usize>, mut f: impl FnMut(usize, Ra
 ///
 /// # Safety
 /// The rows must be inside the output buffer and owned by this call.
-pub(crate) unsafe fn zero_rows(c: *mut f32, m: usize, n: usize, batch: usize, rows: Range<usize>) {
+unsafe fn zero_rows(c: *mut f32, m: usize, n: usize, batch: usize, rows: Range<usize>) {
     let start = (batch * m + rows.start) * n;
     // SAFETY: by the caller.
     unsafe { std::slice::from_raw_parts_mut(c.add(start), rows.len() * n) }.fill(0.0);
