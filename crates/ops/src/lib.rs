@@ -25,10 +25,10 @@ use std::collections::BTreeMap;
 
 use opfuse_ir::{Attrs, Blame, InferError, InferErrorKind, OpSemantics, Tensor, TensorType};
 
+pub use args::{Args, InferResult};
 pub use catalog::{AscendSupport, AscendUnit, AttrKind, AttrSpec, CatalogError, Chip, CudaImpl, CudaLibrary, OnnxOp, OpClass, OpEntry};
 pub use eval::{EvalError, EvalResult};
 
-use args::Args;
 use eval::{EvalArgs, EvalFn};
 
 /// The loaded catalog, with the code for each entry attached.

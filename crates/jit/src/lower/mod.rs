@@ -173,7 +173,11 @@ impl Path {
             "gemm" => "alpha 1",
             "conv" => "2-D, one group",
             "scaled_dot_product_attention" => "f32, no past cache, no score outputs",
-            "cast" => "to a float type or bool",
+            "cast" => "compiled to a float type or bool; native to integers from floats or integers of at most 16 bits",
+            "mod" | "bit_shift" | "bitwise_and" | "bitwise_or" | "bitwise_xor" | "bitwise_not" => "floats, or integers of at most 16 bits",
+            "cast_like" => "from floats, bools or integers of at most 16 bits",
+            "gather" | "index_select" | "embedding" | "gather_elements" | "gather_nd" | "scatter_elements" | "scatter_nd" | "one_hot"
+            | "top_k" | "argmax" | "argmin" => "integer values below 2^24 (they travel as f32)",
             "add_n" | "mean_n" => "at most two operands",
             "swiglu" => "two operands",
             "reshape" | "flatten" => "a computed input that is reordered is buffered first",
@@ -337,6 +341,10 @@ impl<'g> Group<'g> {
             Path::Conv => self.conv(node, value),
             Path::Attention => self.attention(node, value),
             Path::Native => self.native(node),
+            // What the compiled loops cannot compute (`cast` to an integer).
+            Path::Elementwise if native::FALLBACK.contains(&n.op.name()) && !graph.ty(value).is_some_and(|t| ops::computes(t.dtype)) => {
+                self.native(node)
+            }
             Path::Rows => self.rows(node, value),
             Path::Interpreter => Err(Need::Interpret(node)),
             Path::View | Path::Elementwise => {
@@ -982,6 +990,10 @@ impl<'a, 'g> Builder<'a, 'g> {
             }
             op if ops::lowers(op) => {
                 let dtype_ok = graph.ty(value).is_some_and(|t| ops::computes(t.dtype));
+                if !dtype_ok && native::FALLBACK.contains(&op) {
+                    // A native stage of its own computes it.
+                    return Err(Need::Buffer(value));
+                }
                 if !dtype_ok || n.outputs.len() != 1 {
                     return Err(Need::Interpret(node));
                 }

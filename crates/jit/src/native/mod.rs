@@ -42,7 +42,7 @@ pub use one_hot::OneHot;
 pub use pointwise::{Binary, Broadcast, Kind, Pointwise, Unary};
 pub use pool::{AxisWindow, Pool, PoolAxis, Reduce};
 pub use remap::{AxisRead, Remap};
-pub use resize::{Resize, ResizeStage};
+pub use resize::Resize;
 pub use rotary::Rotary;
 pub use scatter::{Reduction, Scatter, Targets};
 pub use sequence::ReverseSequence;

@@ -4,7 +4,7 @@
 //! (never from the types the graph recorded), so the loops below always
 //! index the tensors they were sized for.
 
-use opfuse_ir::{DType, Tensor, TensorType};
+use opfuse_ir::{Attrs, DType, Tensor, TensorType};
 
 use super::support::{broadcast_offsets, strides, AxisSplit};
 use super::{EvalArgs, EvalError, EvalFn, EvalResult};
@@ -298,10 +298,23 @@ fn dims4(x: &Tensor) -> EvalResult<[usize; 4]> {
 /// coordinate; all in f64, rounded (and for integers saturated) at the end.
 fn resize(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
     let x = args.input(0)?;
-    let plan = rules::resize_plan(&args.args, x.ty())?;
-    let settings = ResizeSettings::read(&args.args)?;
-    let mut dims = x.dims().to_vec();
-    let mut data = x.data().to_vec();
+    let (dims, data) = resize_values(args.args.attrs, x.ty(), x.data())?;
+    Ok(vec![build(TensorType::new(x.dtype(), dims), data)?])
+}
+
+/// `resize` of `data` (a tensor of type `x`) under `attrs`: the output
+/// dims and values, saturated into an integer dtype's range (the caller
+/// rounds them to the dtype). The JIT's native stage calls it on its f32
+/// buffers, so both compute one resampling.
+pub fn resize_values(attrs: &Attrs, x: &TensorType, data: &[f64]) -> EvalResult<(Vec<u64>, Vec<f64>)> {
+    let args = Args {
+        attrs,
+        inputs: std::slice::from_ref(x),
+    };
+    let plan = rules::resize_plan(&args, x)?;
+    let settings = ResizeSettings::read(&args)?;
+    let mut dims = x.shape.dims().to_vec();
+    let mut data = data.to_vec();
     for resized in &plan.axes {
         let (input, output) = (dims[resized.axis] as usize, plan.dims[resized.axis] as usize);
         if resizes_nothing(resized, input, output) {
@@ -311,9 +324,8 @@ fn resize(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
         data = resample_axis(&data, &dims, resized.axis, &taps, settings.extrapolation_value);
         dims[resized.axis] = output as u64;
     }
-    let dtype = x.dtype();
-    let data = data.into_iter().map(|v| saturate(dtype, v)).collect();
-    Ok(vec![build(TensorType::new(dtype, dims), data)?])
+    let data = data.into_iter().map(|v| saturate(x.dtype, v)).collect();
+    Ok((dims, data))
 }
 
 /// The attributes of `resize` that shape the weights.
