@@ -5,7 +5,7 @@
 mod support;
 
 /// Each fixture and the ops it exercises.
-const FIXTURES: [(&str, &[&str]); 19] = [
+const FIXTURES: [(&str, &[&str]); 23] = [
     ("gather.opf", &["gather", "index_select", "embedding", "gather_elements"]),
     ("top_k.opf", &["top_k", "sort", "argsort", "argmax", "argmin"]),
     ("stack.opf", &["stack"]),
@@ -55,6 +55,10 @@ const FIXTURES: [(&str, &[&str]); 19] = [
         &["shape", "size", "reverse_sequence", "gather_nd", "scatter_elements", "scatter_nd"],
     ),
     ("resize.opf", &["resize"]),
+    ("conv_transpose.opf", &["conv_transpose"]),
+    ("einsum.opf", &["einsum"]),
+    ("grouped_matmul.opf", &["grouped_matmul"]),
+    ("matmul_integer.opf", &["matmul_integer"]),
 ];
 
 /// `opfuse run FILE --check --profile`, expected to pass; its stdout.

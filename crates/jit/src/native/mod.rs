@@ -12,10 +12,12 @@
 
 mod arg_extreme;
 mod concat;
+mod conv_transpose;
 mod cumsum;
 mod depth_to_space;
 mod gather;
 mod gather_nd;
+mod matmul;
 mod norm;
 mod one_hot;
 mod pointwise;
@@ -29,14 +31,16 @@ mod shape;
 mod top_k;
 mod trilu;
 
-use opfuse_ir::{Graph, Node, ValueId};
+use opfuse_ir::{Attr, Graph, Node, ValueId};
 
 pub use arg_extreme::ArgExtreme;
 pub use concat::Concat;
+pub use conv_transpose::ConvTranspose;
 pub use cumsum::Cumsum;
 pub use depth_to_space::DepthToSpace;
 pub use gather::{Gather, GatherElements};
 pub use gather_nd::{GatherNd, Tuples};
+pub use matmul::{Einsum, GroupedMatmul, MatmulInteger};
 pub use norm::{ChannelNorm, LaneOp, Lanes, MeanVariance, Statistics};
 pub use one_hot::OneHot;
 pub use pointwise::{Binary, Broadcast, Kind, Pointwise, Unary};
@@ -87,10 +91,14 @@ pub enum Native {
     Resize(Resize),
     /// An elementwise op of `pointwise` (or a `cast` lowering hands over).
     Pointwise(&'static str, Pointwise),
+    ConvTranspose(ConvTranspose),
+    Einsum(Einsum),
+    GroupedMatmul(GroupedMatmul),
+    MatmulInteger(MatmulInteger),
 }
 
 /// The ops lowering hands to [`lower`].
-pub const OPS: [&str; 58] = [
+pub const OPS: [&str; 62] = [
     "concat",
     "stack",
     "pad",
@@ -149,6 +157,10 @@ pub const OPS: [&str; 58] = [
     "scatter_elements",
     "scatter_nd",
     "resize",
+    "conv_transpose",
+    "einsum",
+    "grouped_matmul",
+    "matmul_integer",
 ];
 
 /// Ops lowering keeps on their compiled path but may hand to [`lower`]
@@ -217,6 +229,19 @@ pub fn lower(graph: &Graph, node: &Node) -> Option<Native> {
             let dtype = |values: &[ValueId]| Some(graph.ty(*values.first()?)?.dtype);
             Pointwise::lower(name, attrs, &inputs, output, dtype(&node.inputs)?, dtype(&node.outputs)?).map(|p| Native::Pointwise(name, p))
         }
+        ("conv_transpose", _, [output]) => {
+            ConvTranspose::lower(attrs, &inputs, output, *norm::output_dtypes(graph, node)?.first()?).map(Native::ConvTranspose)
+        }
+        ("einsum", _, [output]) => {
+            let equation = attrs.get("equation").and_then(Attr::as_str)?;
+            Einsum::lower(equation, &inputs, output, *norm::output_dtypes(graph, node)?.first()?).map(Native::Einsum)
+        }
+        ("grouped_matmul", _, [output]) => {
+            GroupedMatmul::lower(&inputs, output, *norm::output_dtypes(graph, node)?.first()?).map(Native::GroupedMatmul)
+        }
+        ("matmul_integer", _, [output]) => {
+            MatmulInteger::lower(&inputs, output, *norm::output_dtypes(graph, node)?.first()?).map(Native::MatmulInteger)
+        }
         _ => None,
     }
 }
@@ -244,6 +269,10 @@ impl Native {
             Native::GatherNd(_) => "gather_nd",
             Native::Resize(_) => "resize",
             Native::Pointwise(name, _) => name,
+            Native::ConvTranspose(_) => "conv_transpose",
+            Native::Einsum(_) => "einsum",
+            Native::GroupedMatmul(_) => "grouped_matmul",
+            Native::MatmulInteger(_) => "matmul_integer",
         }
     }
 
@@ -277,6 +306,10 @@ impl Native {
             (Native::Resize(op), [output]) => op.run(first, output),
             (Native::Scatter(_, op), [output]) => op.run(first, second, inputs.get(2).copied().unwrap_or_default(), output),
             (Native::Pointwise(_, op), [output]) => op.run(first, second, output),
+            (Native::ConvTranspose(op), [output]) => op.run(inputs, output),
+            (Native::Einsum(op), [output]) => op.run(inputs, output),
+            (Native::GroupedMatmul(op), [output]) => op.run(first, second, inputs.get(2).copied().unwrap_or_default(), output),
+            (Native::MatmulInteger(op), [output]) => op.run(inputs, output),
             _ => {}
         }
     }

@@ -165,23 +165,34 @@ fn conv_transpose(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
         return Ok(vec![args.output(0, Vec::new())?]);
     }
     let (x, w) = (args.input(0)?, args.input(1)?);
-    let spatial = &x.dims()[2..];
-    let geometry = transpose_geometry(&args.args, spatial, w.dims()[2..].to_vec())?;
+    let geometry = transpose_geometry(&args.args, &x.dims()[2..], w.dims()[2..].to_vec())?;
     let groups = args.args.int("groups")?.max(1) as usize;
-    let (batch, channels) = (x.dims()[0] as usize, x.dims()[1] as usize);
-    let outs_per_group = w.dims()[1] as usize;
+    let bias = args.optional_input(2).map(Tensor::data);
+    let data = conv_transpose_data(&geometry, groups, [x.dims(), w.dims()], [x.data(), w.data()], bias);
+    Ok(vec![args.output(0, data)?])
+}
+
+/// `conv_transpose` of `x` and `w` (of `dims`, each buffer as long as its
+/// dims say, with `w` of `[C, M / groups, k...]`) over `geometry`, in
+/// row-major order of the output. Public so the JIT's native stage
+/// scatters in the same order.
+pub fn conv_transpose_data(geometry: &Geometry, groups: usize, dims: [&[u64]; 2], data: [&[f64]; 2], bias: Option<&[f64]>) -> Vec<f64> {
+    let ([x_dims, w_dims], [x, w]) = (dims, data);
+    let spatial = &x_dims[2..];
+    let (batch, channels) = (x_dims[0] as usize, x_dims[1] as usize);
+    let outs_per_group = w_dims[1] as usize;
     let out_channels = outs_per_group * groups;
     let channels_per_group = (channels / groups).max(1);
     let out_plane = geometry.output.iter().product::<u64>() as usize;
     let mut data = vec![0.0; batch * out_channels * out_plane];
-    if let Some(bias) = args.optional_input(2) {
+    if let Some(bias) = bias {
         for (i, value) in data.iter_mut().enumerate() {
-            *value = bias.data()[(i / out_plane) % out_channels];
+            *value = bias[(i / out_plane) % out_channels];
         }
     }
     // An empty input or kernel adds nothing to the bias.
     if x.is_empty() || w.is_empty() {
-        return Ok(vec![args.output(0, data)?]);
+        return data;
     }
     let out_strides = strides(&geometry.output);
     let kernel_size = geometry.kernel.iter().product::<u64>() as usize;
@@ -191,20 +202,20 @@ fn conv_transpose(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
         for c in 0..channels {
             let group = c / channels_per_group;
             for (i, input) in in_positions.iter().enumerate() {
-                let value = x.data()[(n * channels + c) * in_positions.len() + i];
+                let value = x[(n * channels + c) * in_positions.len() + i];
                 for (t, tap) in kernel_taps.iter().enumerate() {
-                    let Some(offset) = transpose_target(&geometry, input, tap, &out_strides) else {
+                    let Some(offset) = transpose_target(geometry, input, tap, &out_strides) else {
                         continue;
                     };
                     for m in 0..outs_per_group {
-                        let weight = w.data()[(c * outs_per_group + m) * kernel_size + t];
+                        let weight = w[(c * outs_per_group + m) * kernel_size + t];
                         data[(n * out_channels + group * outs_per_group + m) * out_plane + offset] += value * weight;
                     }
                 }
             }
         }
     }
-    Ok(vec![args.output(0, data)?])
+    data
 }
 
 /// The output offset that input position `input` and kernel tap `tap` write,

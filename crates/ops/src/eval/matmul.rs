@@ -26,7 +26,7 @@ fn matmul(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
 /// NumPy's `matmul` of `a` (of `a_dims`) and `b`, in row-major order of
 /// the result (a 1-d operand's added axis has extent 1, so dropping it
 /// leaves the order as it is).
-fn matmul_data(a_dims: &[u64], a: &[f64], b_dims: &[u64], b: &[f64]) -> EvalResult<Vec<f64>> {
+pub fn matmul_data(a_dims: &[u64], a: &[f64], b_dims: &[u64], b: &[f64]) -> EvalResult<Vec<f64>> {
     let a_dims = if a_dims.len() == 1 { vec![1, a_dims[0]] } else { a_dims.to_vec() };
     let b_dims = if b_dims.len() == 1 { vec![b_dims[0], 1] } else { b_dims.to_vec() };
     let (a_batch, a_mat) = a_dims.split_at(a_dims.len().saturating_sub(2));
@@ -51,22 +51,30 @@ fn matmul_data(a_dims: &[u64], a: &[f64], b_dims: &[u64], b: &[f64]) -> EvalResu
 
 fn grouped_matmul(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
     let (x, w, ids) = (args.input(0)?, args.input(1)?, args.input(2)?);
-    let ([_, k], [experts, _, n]) = (x.dims(), w.dims()) else {
+    let data = grouped_matmul_data(x.dims(), x.data(), w.dims(), w.data(), ids.data())?;
+    Ok(vec![args.output(0, data)?])
+}
+
+/// Row `r` of `x` (of `x_dims`, `[R, K]`) times expert `ids[r]` of `w`
+/// (of `w_dims`, `[E, K, N]`), rows in order; an id outside `0..E` is an
+/// error. Public so the JIT's native stage runs the same loop.
+pub fn grouped_matmul_data(x_dims: &[u64], x: &[f64], w_dims: &[u64], w: &[f64], ids: &[f64]) -> EvalResult<Vec<f64>> {
+    let ([_, k], [experts, _, n]) = (x_dims, w_dims) else {
         return Err(EvalError::new("grouped_matmul needs x [R, K] and weights [E, K, N]"));
     };
     let (k, n) = (*k as usize, *n as usize);
     let mut out = Vec::with_capacity(ids.len() * n);
-    for (row, &id) in ids.data().iter().enumerate() {
+    for (row, &id) in ids.iter().enumerate() {
         if id < 0.0 || id >= *experts as f64 {
             return Err(EvalError::new(format!(
                 "expert id {id} of row {row} is out of range for {experts} experts"
             )));
         }
-        let weights = &w.data()[id as usize * k * n..];
-        let x_row = &x.data()[row * k..];
+        let weights = &w[id as usize * k * n..];
+        let x_row = &x[row * k..];
         out.extend((0..n).map(|j| (0..k).map(|p| x_row[p] * weights[p * n + j]).sum::<f64>()));
     }
-    Ok(vec![args.output(0, out)?])
+    Ok(out)
 }
 
 fn gemm(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
@@ -95,19 +103,29 @@ fn gemm(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
 
 /// Sums the product of the operands over every combination of index values.
 fn einsum(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
-    let shapes: Vec<Shape> = args.inputs.iter().map(|t| Shape(t.dims().to_vec())).collect();
+    let dims: Vec<&[u64]> = args.inputs.iter().map(|t| t.dims()).collect();
+    let data: Vec<&[f64]> = args.inputs.iter().map(|t| t.data()).collect();
+    let out = einsum_data(&args.args.string("equation")?, &dims, &data)?;
+    Ok(vec![args.output(0, out)?])
+}
+
+/// `einsum` of operands `data` (of `dims`, each buffer as long as its dims
+/// say) under `equation`, in row-major order of the output. Public so the
+/// JIT's native stage sums in the same order.
+pub fn einsum_data(equation: &str, dims: &[&[u64]], data: &[&[f64]]) -> EvalResult<Vec<f64>> {
+    let shapes: Vec<Shape> = dims.iter().map(|d| Shape(d.to_vec())).collect();
     let refs: Vec<&Shape> = shapes.iter().collect();
-    let plan = einsum_plan(&args.args.string("equation")?, &refs)?;
+    let plan = einsum_plan(equation, &refs)?;
     // Output labels outermost, so each output element's terms are contiguous.
     let order: Vec<usize> = plan.output.iter().copied().chain(plan.summed()).collect();
-    let dims: Vec<u64> = order.iter().map(|l| plan.extents.get(l).copied().unwrap_or(1)).collect();
+    let extents: Vec<u64> = order.iter().map(|l| plan.extents.get(l).copied().unwrap_or(1)).collect();
     let steps: Vec<Vec<usize>> = plan
         .terms
         .iter()
-        .zip(args.inputs)
-        .map(|(labels, tensor)| {
+        .zip(dims)
+        .map(|(labels, tensor_dims)| {
             let mut step = vec![0usize; order.len()];
-            for ((label, &extent), stride) in labels.iter().zip(tensor.dims()).zip(strides(tensor.dims())) {
+            for ((label, &extent), stride) in labels.iter().zip(*tensor_dims).zip(strides(tensor_dims)) {
                 // An axis of extent 1 broadcasts: it stays at index 0.
                 if let (Some(position), true) = (order.iter().position(|l| l == label), extent > 1) {
                     step[position] += stride;
@@ -118,50 +136,49 @@ fn einsum(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
         .collect();
     let out_len: usize = plan.output_dims().iter().product::<u64>() as usize;
     let mut out = vec![0.0; out_len];
-    let total: u64 = dims.iter().product();
+    let total: u64 = extents.iter().product();
     let per_output = (total as usize).checked_div(out_len).unwrap_or(0).max(1);
-    let mut index = vec![0u64; dims.len()];
+    let mut index = vec![0u64; extents.len()];
     for combination in 0..total as usize {
-        let product: f64 = args
-            .inputs
+        let product: f64 = data
             .iter()
             .zip(&steps)
-            .map(|(tensor, step)| tensor.data()[index.iter().zip(step).map(|(&i, &s)| i as usize * s).sum::<usize>()])
+            .map(|(tensor, step)| tensor[index.iter().zip(step).map(|(&i, &s)| i as usize * s).sum::<usize>()])
             .product();
         out[combination / per_output] += product;
-        next_index(&mut index, &dims);
+        next_index(&mut index, &extents);
     }
-    Ok(vec![args.output(0, out)?])
+    Ok(out)
 }
 
 /// Subtracts the zero points (per tensor, per row of `a`, per column of
 /// `b`) and multiplies exactly; the i32 output wraps as the hardware's does.
 fn matmul_integer(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
     let (a, b) = (args.input(0)?, args.input(1)?);
-    let a_rows = if a.dims().len() == 1 {
-        1
-    } else {
-        a.dims()[a.dims().len() - 2] as usize
-    };
-    let a_columns = a.dims().last().copied().unwrap_or(1) as usize;
-    let b_columns = if b.dims().len() == 1 {
-        1
-    } else {
-        b.dims()[b.dims().len() - 1] as usize
-    };
-    let a_shifted = shift(a.data(), args.optional_input(2), |i| (i / a_columns) % a_rows);
-    let b_shifted = shift(b.data(), args.optional_input(3), |i| i % b_columns);
-    let data = matmul_data(a.dims(), &a_shifted, b.dims(), &b_shifted)?;
+    let zero_points = [2, 3].map(|i| args.optional_input(i).map(Tensor::data));
+    let data = matmul_integer_data(a.dims(), a.data(), b.dims(), b.data(), zero_points)?;
     Ok(vec![args.output(0, data)?])
+}
+
+/// `(a - a_zero_point) @ (b - b_zero_point)` before rounding to i32, with
+/// `zero_points` those of `a` and `b` (one value, or one per row of `a` or
+/// column of `b`). Public so the JIT's native stage subtracts the same way.
+pub fn matmul_integer_data(a_dims: &[u64], a: &[f64], b_dims: &[u64], b: &[f64], zero_points: [Option<&[f64]>; 2]) -> EvalResult<Vec<f64>> {
+    let a_rows = if a_dims.len() == 1 { 1 } else { a_dims[a_dims.len() - 2] as usize };
+    let a_columns = a_dims.last().copied().unwrap_or(1) as usize;
+    let b_columns = if b_dims.len() == 1 { 1 } else { b_dims[b_dims.len() - 1] as usize };
+    let [a_zero, b_zero] = zero_points;
+    let a_shifted = shift(a, a_zero, |i| (i / a_columns) % a_rows);
+    let b_shifted = shift(b, b_zero, |i| i % b_columns);
+    matmul_data(a_dims, &a_shifted, b_dims, &b_shifted)
 }
 
 /// `data` minus its zero point; `which(i)` picks element `i`'s entry of a
 /// per-row or per-column zero point.
-fn shift(data: &[f64], zero_point: Option<&Tensor>, which: impl Fn(usize) -> usize) -> Vec<f64> {
-    let Some(zero_point) = zero_point else {
+fn shift(data: &[f64], zero_point: Option<&[f64]>, which: impl Fn(usize) -> usize) -> Vec<f64> {
+    let Some(points) = zero_point else {
         return data.to_vec();
     };
-    let points = zero_point.data();
     data.iter()
         .enumerate()
         .map(|(i, &x)| x - if points.len() == 1 { points[0] } else { points[which(i)] })
