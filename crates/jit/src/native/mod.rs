@@ -1,9 +1,14 @@
 //! Native stages: layout and index ops that move data rather than compute
 //! (concat, pad, gather, ...), and pools, sorts and arg-reductions that no
 //! loop program expresses, run in Rust on the f32 buffers by index
-//! arithmetic. They need no code generation: each is a few loops whose
-//! shape lowering fixes from the verified types, and they spare the values
-//! the round trip through the interpreter's f64 tensors.
+//! arithmetic; and the ops whose exact result needs f64 or integer
+//! arithmetic (the norms without a row kernel, inverse trigonometry,
+//! bitwise ops, einsum, transposed convolution, ...), computed as the
+//! interpreter computes them, several through the very functions it calls
+//! (`resize_values`, `einsum_data`, `conv_transpose_data`, ...). They need
+//! no code generation: each is a few loops whose shape lowering fixes from
+//! the verified types, and they spare the values the round trip through
+//! the interpreter's f64 tensors.
 //!
 //! Integer values travel as f32 whole numbers (indices in, positions out;
 //! exact below 2^24). Where the interpreter fails on data (an index out of
