@@ -304,18 +304,24 @@ impl Pointers {
 /// (spawning threads per stage cost more than the small stages take).
 struct Workers {
     threads: usize,
-    pool: rayon::ThreadPool,
+    /// The threads beside the calling one, which takes the first share of
+    /// every stage itself; none for one thread.
+    pool: Option<rayon::ThreadPool>,
 }
 
 impl Workers {
     fn new(threads: usize) -> Result<Workers, JitError> {
         let threads = threads.max(1);
-        // The calling thread takes the first share of each stage itself.
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads - 1)
-            .thread_name(|i| format!("opfuse-worker-{i}"))
-            .build()
-            .map_err(|e| JitError::Threads(e.to_string()))?;
+        let pool = match threads {
+            1 => None,
+            _ => Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads - 1)
+                    .thread_name(|i| format!("opfuse-worker-{i}"))
+                    .build()
+                    .map_err(|e| JitError::Threads(e.to_string()))?,
+            ),
+        };
         Ok(Workers { threads, pool })
     }
 
@@ -323,18 +329,34 @@ impl Workers {
     /// at least `grain` items.
     fn parallel(&self, total: usize, grain: usize, work: impl Fn(Range<usize>) + Sync) {
         let chunks = self.threads.min(total / grain.max(1)).max(1);
-        if chunks == 1 {
-            work(0..total);
-            return;
-        }
         let step = total.div_ceil(chunks);
-        self.pool.in_place_scope(|scope| {
-            for start in (step..total).step_by(step) {
+        match &self.pool {
+            Some(pool) if chunks > 1 => pool.in_place_scope(|scope| {
+                for start in (step..total).step_by(step) {
+                    let work = &work;
+                    scope.spawn(move |_| work(start..(start + step).min(total)));
+                }
+                work(0..step.min(total));
+            }),
+            _ => work(0..total),
+        }
+    }
+
+    /// Runs `work(index, chunk)` on `data`'s chunks of `len` elements,
+    /// spread over the threads.
+    fn chunks(&self, data: &mut [f32], len: usize, work: impl Fn(usize, &mut [f32]) + Sync) {
+        match &self.pool {
+            Some(pool) => pool.in_place_scope(|scope| {
                 let work = &work;
-                scope.spawn(move |_| work(start..(start + step).min(total)));
-            }
-            work(0..step.min(total));
-        });
+                for (index, chunk) in data.chunks_mut(len.max(1)).enumerate() {
+                    scope.spawn(move |_| work(index, chunk));
+                }
+            }),
+            None => data
+                .chunks_mut(len.max(1))
+                .enumerate()
+                .for_each(|(index, chunk)| work(index, chunk)),
+        }
     }
 }
 
@@ -575,10 +597,8 @@ impl Executable {
                 let mut cols = pool.take(conv.batch * conv.taps() * conv.pixels());
                 let pixels = conv.pixels().max(1);
                 let rows_per_thread = (conv.batch * conv.taps()).div_ceil(options.threads.max(1)).max(1);
-                self.workers()?.pool.in_place_scope(|scope| {
-                    for (index, chunk) in cols.chunks_mut(rows_per_thread * pixels).enumerate() {
-                        scope.spawn(move |_| conv.im2col_rows(x, index * rows_per_thread, chunk));
-                    }
+                self.workers()?.chunks(&mut cols, rows_per_thread * pixels, |index, chunk| {
+                    conv.im2col_rows(x, index * rows_per_thread, chunk)
                 });
                 Some(cols)
             }
