@@ -339,15 +339,14 @@ pub(crate) fn to_usize(extent: u64) -> Option<usize> {
 }
 
 #[cfg(test)]
-mod tests {
-    use opfuse_ir::{Attr, DType, Graph, Op, OpSemantics, Tensor, TensorType};
+pub(crate) mod testing {
+    use opfuse_ir::{Attr, Graph, Op, OpSemantics, Tensor, TensorType};
     use opfuse_ops::Catalog;
 
-    /// Runs `op` natively on `inputs` and expects the interpreter's outputs.
-    /// Lowering admits integer tensors only once `lower::ops::computes`
-    /// does; this checks the native side of the integer ops meanwhile.
+    /// Runs `op` on `inputs` through the interpreter and natively: the
+    /// interpreter's outputs and the native ones, both as f32.
     #[track_caller]
-    fn check(op: &str, attrs: &[(&str, Attr)], inputs: &[Tensor]) {
+    pub(crate) fn both(op: &str, attrs: &[(&str, Attr)], inputs: &[Tensor]) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
         let catalog = Catalog::builtin().unwrap();
         let mut attrs = attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
         catalog.normalize_attrs(op, &mut attrs).unwrap();
@@ -370,8 +369,20 @@ mod tests {
         native.run(&slices, &mut targets);
         let inputs: Vec<&Tensor> = inputs.iter().collect();
         let expected = catalog.eval(op, &attrs, &inputs, &outputs).unwrap();
+        let expected = expected.iter().map(|e| e.data().iter().map(|&v| v as f32).collect()).collect();
+        (expected, found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opfuse_ir::{Attr, DType, Tensor, TensorType};
+
+    /// Runs `op` natively on `inputs` and expects the interpreter's outputs.
+    #[track_caller]
+    fn check(op: &str, attrs: &[(&str, Attr)], inputs: &[Tensor]) {
+        let (expected, found) = super::testing::both(op, attrs, inputs);
         for (e, f) in expected.iter().zip(&found) {
-            let e: Vec<f32> = e.data().iter().map(|&v| v as f32).collect();
             let same = e.len() == f.len() && e.iter().zip(f).all(|(a, b)| (a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-6);
             assert!(same, "`{op}`: expected {e:?}, found {f:?}");
         }

@@ -17,7 +17,7 @@
 //! fails: a native stage cannot, and writes 0 there.
 
 use opfuse_ir::{Attr, Attrs, DType};
-use opfuse_ops::eval::elementwise::wrap;
+use opfuse_ops::eval::elementwise::{floor_mod, integer_remainder, wrap};
 
 use super::to_usize;
 
@@ -172,7 +172,8 @@ impl Binary {
         match self {
             Binary::Mod { fmod: true } if !dtype.is_integer() => x % y,
             Binary::Mod { fmod: false } if !dtype.is_integer() => floor_mod(x, y),
-            Binary::Mod { fmod } => wrap(integer_remainder(int_x, int_y, !fmod), dtype),
+            // The interpreter fails on a zero divisor; a native stage writes 0.
+            Binary::Mod { fmod } => wrap(integer_remainder(int_x, int_y, !fmod).unwrap_or(0), dtype),
             Binary::BitwiseAnd => wrap(int_x & int_y, dtype),
             Binary::BitwiseOr => wrap(int_x | int_y, dtype),
             Binary::BitwiseXor => wrap(int_x ^ int_y, dtype),
@@ -257,32 +258,6 @@ fn steps(input: &[u64], output: &[usize]) -> Option<Vec<usize>> {
     Some(steps)
 }
 
-/// The interpreter's integer remainder, with 0 for a zero divisor (where
-/// the interpreter fails).
-fn integer_remainder(a: i64, b: i64, divisor_sign: bool) -> i64 {
-    if b == 0 {
-        return 0;
-    }
-    let r = a.wrapping_rem(b);
-    match divisor_sign && r != 0 && (r < 0) != (b < 0) {
-        true => r + b,
-        false => r,
-    }
-}
-
-/// NumPy's `mod` on floats: a zero remainder takes the divisor's sign;
-/// infinities and zero divisors give NaN.
-fn floor_mod(a: f64, b: f64) -> f64 {
-    let r = a % b;
-    if r == 0.0 {
-        0f64.copysign(b)
-    } else if (r < 0.0) != (b < 0.0) {
-        r + b
-    } else {
-        r
-    }
-}
-
 /// Right shifts of signed values are arithmetic; a shift outside
 /// `[0, bits)` of the output dtype leaves only the sign (ONNX opset 28).
 fn shift(x: i64, by: i64, left: bool, dtype: DType) -> i64 {
@@ -297,38 +272,18 @@ fn shift(x: i64, by: i64, left: bool, dtype: DType) -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use opfuse_ir::{Attr, DType, Graph, Op, OpSemantics, Tensor, TensorType};
-    use opfuse_ops::Catalog;
+    use opfuse_ir::{Attr, DType, Tensor, TensorType};
 
     /// Runs `op` natively on `inputs` and expects the interpreter's output
     /// bit for bit (NaN matching NaN).
     #[track_caller]
     fn check(op: &str, attrs: &[(&str, Attr)], inputs: &[Tensor]) {
-        let catalog = Catalog::builtin().unwrap();
-        let mut attrs = attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-        catalog.normalize_attrs(op, &mut attrs).unwrap();
-        let types: Vec<TensorType> = inputs.iter().map(|t| t.ty().clone()).collect();
-        let outputs = catalog.infer(op, &attrs, &types).unwrap();
-        let mut graph = Graph::new("test");
-        let ids = types
-            .iter()
-            .enumerate()
-            .map(|(i, t)| graph.add_input(format!("x{i}"), t.clone()))
-            .collect();
-        graph.add_node(Op::Known(op.to_string()), attrs.clone(), ids, outputs.clone(), vec![None], None);
-        let node = graph.node_ids().last().and_then(|id| graph.node(id)).unwrap();
-        let native = super::super::lower(&graph, node).unwrap_or_else(|| panic!("`{op}` has no native form"));
-        let buffers: Vec<Vec<f32>> = inputs.iter().map(|t| t.data().iter().map(|&v| v as f32).collect()).collect();
-        let slices: Vec<&[f32]> = buffers.iter().map(Vec::as_slice).collect();
-        let mut found = vec![f32::NAN; outputs[0].numel().unwrap() as usize];
-        native.run(&slices, &mut [found.as_mut_slice()]);
-        let inputs: Vec<&Tensor> = inputs.iter().collect();
-        let expected = catalog.eval(op, &attrs, &inputs, &outputs).unwrap();
-        let expected: Vec<f32> = expected[0].data().iter().map(|&v| v as f32).collect();
+        let (expected, found) = crate::native::testing::both(op, attrs, inputs);
+        let (expected, found) = (&expected[0], &found[0]);
         let same = expected.len() == found.len()
             && expected
                 .iter()
-                .zip(&found)
+                .zip(found)
                 .all(|(e, f)| e.to_bits() == f.to_bits() || (e.is_nan() && f.is_nan()));
         assert!(same, "`{op}`: expected {expected:?}, found {found:?}");
     }

@@ -197,7 +197,7 @@ fn modulo(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
     }
 }
 
-fn integer_remainder(a: i64, b: i64, divisor_sign: bool) -> EvalResult<i64> {
+pub fn integer_remainder(a: i64, b: i64, divisor_sign: bool) -> EvalResult<i64> {
     if b == 0 {
         return Err(EvalError::new(format!("integer modulo by zero ({a} mod 0)")));
     }
@@ -210,7 +210,7 @@ fn integer_remainder(a: i64, b: i64, divisor_sign: bool) -> EvalResult<i64> {
 
 /// NumPy's `mod` on floats: a zero remainder takes the divisor's sign;
 /// infinities and zero divisors give NaN.
-fn floor_mod(a: f64, b: f64) -> f64 {
+pub fn floor_mod(a: f64, b: f64) -> f64 {
     let r = a % b;
     if r == 0.0 {
         0f64.copysign(b)
