@@ -340,8 +340,16 @@ pub(crate) fn to_usize(extent: u64) -> Option<usize> {
 
 #[cfg(test)]
 pub(crate) mod testing {
-    use opfuse_ir::{Attr, Graph, Op, OpSemantics, Tensor, TensorType};
+    use opfuse_ir::{Attr, Attrs, Graph, Op, OpSemantics, Tensor, TensorType};
     use opfuse_ops::Catalog;
+
+    pub(crate) fn attrs(pairs: &[(&str, Attr)]) -> Attrs {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    }
+
+    pub(crate) fn ints(values: &[i64]) -> Attr {
+        Attr::List(values.iter().map(|&v| Attr::Int(v)).collect())
+    }
 
     /// Runs `op` on `inputs` through the interpreter and natively: the
     /// interpreter's outputs and the native ones, both as f32.

@@ -424,14 +424,7 @@ mod tests {
     use opfuse_ir::{Attr, Attrs};
 
     use super::Pool;
-
-    fn attrs(pairs: &[(&str, Attr)]) -> Attrs {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
-    }
-
-    fn ints(values: &[i64]) -> Attr {
-        Attr::List(values.iter().map(|&v| Attr::Int(v)).collect())
-    }
+    use crate::native::testing::{attrs, ints};
 
     fn window_attrs(kernel: &[i64], strides: &[i64], pads: &[i64]) -> Vec<(&'static str, Attr)> {
         vec![

@@ -169,17 +169,10 @@ fn padded_source(mode: &str, i: i64, n: i64) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use opfuse_ir::{Attr, Attrs};
+    use opfuse_ir::Attr;
 
     use super::Remap;
-
-    fn attrs(pairs: &[(&str, Attr)]) -> Attrs {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
-    }
-
-    fn ints(values: &[i64]) -> Attr {
-        Attr::List(values.iter().map(|&v| Attr::Int(v)).collect())
-    }
+    use crate::native::testing::{attrs, ints};
 
     fn run(remap: &Remap, input: &[f32], len: usize) -> Vec<f32> {
         let mut out = vec![f32::NAN; len];
