@@ -5,7 +5,7 @@
 mod support;
 
 /// Each fixture and the ops it exercises.
-const FIXTURES: [(&str, &[&str]); 23] = [
+const FIXTURES: [(&str, &[&str]); 24] = [
     ("gather.opf", &["gather", "index_select", "embedding", "gather_elements"]),
     ("top_k.opf", &["top_k", "sort", "argsort", "argmax", "argmin"]),
     ("stack.opf", &["stack"]),
@@ -56,6 +56,7 @@ const FIXTURES: [(&str, &[&str]); 23] = [
     ),
     ("resize.opf", &["resize"]),
     ("conv_transpose.opf", &["conv_transpose"]),
+    ("conv.opf", &["conv"]),
     ("einsum.opf", &["einsum"]),
     ("grouped_matmul.opf", &["grouped_matmul"]),
     ("matmul_integer.opf", &["matmul_integer"]),

@@ -171,7 +171,7 @@ impl Path {
             "sum" | "mean" | "reduce_max" | "reduce_min" | "reduce_prod" | "reduce_l1" | "reduce_l2" | "reduce_log_sum"
             | "reduce_log_sum_exp" | "reduce_sum_square" => "reduced axes that the input walks as one run",
             "gemm" => "alpha 1",
-            "conv" => "2-D, one group",
+            "conv" => "compiled: 2-D, one group; native: the others",
             "scaled_dot_product_attention" => "f32, no past cache, no score outputs",
             "cast" => "compiled to a float type or bool; native to integers from floats or integers of at most 16 bits",
             "mod" | "bit_shift" | "bitwise_and" | "bitwise_or" | "bitwise_xor" | "bitwise_not" => "floats, or integers of at most 16 bits",
@@ -338,7 +338,12 @@ impl<'g> Group<'g> {
         }
         match path_of(n.op.name()) {
             Path::Matmul => self.matmul(node, value),
-            Path::Conv => self.conv(node, value),
+            // The compiled conv is 2-D with one group; a native stage
+            // takes the others.
+            Path::Conv => match self.conv(node, value) {
+                Err(Need::Interpret(_)) if native::lower(graph, n).is_some() => self.native(node),
+                other => other,
+            },
             Path::Attention => self.attention(node, value),
             Path::Native => self.native(node),
             // What the compiled loops cannot compute (`cast` to an integer).

@@ -5,7 +5,7 @@
 //! arithmetic (the norms without a row kernel, inverse trigonometry,
 //! bitwise ops, einsum, transposed convolution, ...), computed as the
 //! interpreter computes them, several through the very functions it calls
-//! (`resize_values`, `einsum_data`, `conv_transpose_data`, ...). They need
+//! (`resize_values`, `einsum_data`, `conv_data`, ...). They need
 //! no code generation: each is a few loops whose shape lowering fixes from
 //! the verified types, and they spare the values the round trip through
 //! the interpreter's f64 tensors.
@@ -17,7 +17,7 @@
 
 mod arg_extreme;
 mod concat;
-mod conv_transpose;
+mod convolution;
 mod cumsum;
 mod depth_to_space;
 mod gather;
@@ -40,7 +40,7 @@ use opfuse_ir::{Attr, Graph, Node, ValueId};
 
 pub use arg_extreme::ArgExtreme;
 pub use concat::Concat;
-pub use conv_transpose::ConvTranspose;
+pub use convolution::Convolution;
 pub use cumsum::Cumsum;
 pub use depth_to_space::DepthToSpace;
 pub use gather::{Gather, GatherElements};
@@ -96,7 +96,8 @@ pub enum Native {
     Resize(Resize),
     /// An elementwise op of `pointwise` (or a `cast` lowering hands over).
     Pointwise(&'static str, Pointwise),
-    ConvTranspose(ConvTranspose),
+    /// `conv` (the cases the compiled path leaves) or `conv_transpose`.
+    Convolution(&'static str, Convolution),
     Einsum(Einsum),
     GroupedMatmul(GroupedMatmul),
     MatmulInteger(MatmulInteger),
@@ -169,8 +170,9 @@ pub const OPS: [&str; 62] = [
 ];
 
 /// Ops lowering keeps on their compiled path but may hand to [`lower`]
-/// for the nodes that path refuses (`cast` to an integer dtype).
-pub const FALLBACK: [&str; 1] = ["cast"];
+/// for the nodes that path refuses (`cast` to an integer dtype; `conv`
+/// with groups, or not 2-D).
+pub const FALLBACK: [&str; 2] = ["cast", "conv"];
 
 /// The native form of `node`, or `None` when the op or these attributes
 /// have no native path.
@@ -234,9 +236,10 @@ pub fn lower(graph: &Graph, node: &Node) -> Option<Native> {
             let dtype = |values: &[ValueId]| Some(graph.ty(*values.first()?)?.dtype);
             Pointwise::lower(name, attrs, &inputs, output, dtype(&node.inputs)?, dtype(&node.outputs)?).map(|p| Native::Pointwise(name, p))
         }
-        ("conv_transpose", _, [output]) => {
-            ConvTranspose::lower(attrs, &inputs, output, *norm::output_dtypes(graph, node)?.first()?).map(Native::ConvTranspose)
-        }
+        ("conv", _, [output]) => Convolution::lower(false, attrs, &inputs, output, *norm::output_dtypes(graph, node)?.first()?)
+            .map(|c| Native::Convolution("conv", c)),
+        ("conv_transpose", _, [output]) => Convolution::lower(true, attrs, &inputs, output, *norm::output_dtypes(graph, node)?.first()?)
+            .map(|c| Native::Convolution("conv_transpose", c)),
         ("einsum", _, [output]) => {
             let equation = attrs.get("equation").and_then(Attr::as_str)?;
             Einsum::lower(equation, &inputs, output, *norm::output_dtypes(graph, node)?.first()?).map(Native::Einsum)
@@ -274,7 +277,7 @@ impl Native {
             Native::GatherNd(_) => "gather_nd",
             Native::Resize(_) => "resize",
             Native::Pointwise(name, _) => name,
-            Native::ConvTranspose(_) => "conv_transpose",
+            Native::Convolution(name, _) => name,
             Native::Einsum(_) => "einsum",
             Native::GroupedMatmul(_) => "grouped_matmul",
             Native::MatmulInteger(_) => "matmul_integer",
@@ -311,7 +314,7 @@ impl Native {
             (Native::Resize(op), [output]) => op.run(first, output),
             (Native::Scatter(_, op), [output]) => op.run(first, second, inputs.get(2).copied().unwrap_or_default(), output),
             (Native::Pointwise(_, op), [output]) => op.run(first, second, output),
-            (Native::ConvTranspose(op), [output]) => op.run(inputs, output),
+            (Native::Convolution(_, op), [output]) => op.run(inputs, output),
             (Native::Einsum(op), [output]) => op.run(inputs, output),
             (Native::GroupedMatmul(op), [output]) => op.run(first, second, inputs.get(2).copied().unwrap_or_default(), output),
             (Native::MatmulInteger(op), [output]) => op.run(inputs, output),

@@ -130,33 +130,43 @@ fn conv(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
         return Ok(vec![args.output(0, Vec::new())?]);
     }
     let (x, w) = (args.input(0)?, args.input(1)?);
-    let spatial = &x.dims()[2..];
-    let geometry = window_geometry(&args.args, spatial, w.dims()[2..].to_vec(), false)?;
+    let geometry = window_geometry(&args.args, &x.dims()[2..], w.dims()[2..].to_vec(), false)?;
     let groups = args.args.int("groups")?.max(1) as usize;
-    let (batch, channels) = (x.dims()[0] as usize, x.dims()[1] as usize);
-    let (out_channels, per_group) = (w.dims()[0] as usize, w.dims()[1] as usize);
-    let outs_per_group = out_channels / groups;
+    let bias = args.optional_input(2).map(Tensor::data);
+    let data = conv_data(&geometry, groups, [x.dims(), w.dims()], [x.data(), w.data()], bias);
+    Ok(vec![args.output(0, data)?])
+}
+
+/// `conv` of `x` and `w` (of `dims`, each buffer as long as its dims say,
+/// with `w` of `[M, C / groups, k...]`) over `geometry`, in row-major order
+/// of the output: each output a sum over its window, in the window's
+/// order. Public so the JIT's native stage sums in the same order.
+pub fn conv_data(geometry: &Geometry, groups: usize, dims: [&[u64]; 2], data: [&[f64]; 2], bias: Option<&[f64]>) -> Vec<f64> {
+    let ([x_dims, w_dims], [x, w]) = (dims, data);
+    let spatial = &x_dims[2..];
+    let (batch, channels) = (x_dims[0] as usize, x_dims[1] as usize);
+    let (out_channels, per_group) = (w_dims[0] as usize, w_dims[1] as usize);
+    let outs_per_group = (out_channels / groups.max(1)).max(1);
     let plane = spatial.iter().product::<u64>() as usize;
     let kernel_size = geometry.kernel.iter().product::<u64>() as usize;
-    let bias = args.optional_input(2);
-    let windows = windows(&geometry, spatial);
+    let windows = windows(geometry, spatial);
     let mut data = Vec::with_capacity(batch * out_channels * windows.taps.len());
     for n in 0..batch {
         for m in 0..out_channels {
             let first_channel = (m / outs_per_group) * per_group;
-            let start = bias.map_or(0.0, |b| b.data()[m]);
+            let start = bias.map_or(0.0, |b| b[m]);
             for window in &windows.taps {
                 let mut sum = start;
                 for c in 0..per_group {
-                    let x_plane = &x.data()[(n * channels + first_channel + c) * plane..];
-                    let w_taps = &w.data()[(m * per_group + c) * kernel_size..];
+                    let x_plane = &x[(n * channels + first_channel + c) * plane..];
+                    let w_taps = &w[(m * per_group + c) * kernel_size..];
                     sum += window.iter().map(|&(tap, offset)| x_plane[offset] * w_taps[tap]).sum::<f64>();
                 }
                 data.push(sum);
             }
         }
     }
-    Ok(vec![args.output(0, data)?])
+    data
 }
 
 /// Scatters each input element times each kernel tap into the output.
