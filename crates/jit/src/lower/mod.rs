@@ -169,7 +169,7 @@ impl Path {
         match op {
             "softmax" | "log_softmax" => "last axis",
             "sum" | "mean" | "reduce_max" | "reduce_min" | "reduce_prod" | "reduce_l1" | "reduce_l2" | "reduce_log_sum"
-            | "reduce_log_sum_exp" | "reduce_sum_square" => "reduced axes that the input walks as one run",
+            | "reduce_log_sum_exp" | "reduce_sum_square" => "rows: reduced axes the input walks as one run; native: the others",
             "gemm" => "alpha 1",
             "conv" => "compiled: 2-D, one group; native: the others",
             "scaled_dot_product_attention" => "f32, no past cache, no score outputs",
@@ -350,7 +350,11 @@ impl<'g> Group<'g> {
             Path::Elementwise if native::FALLBACK.contains(&n.op.name()) && !graph.ty(value).is_some_and(|t| ops::computes(t.dtype)) => {
                 self.native(node)
             }
-            Path::Rows => self.rows(node, value),
+            // A native stage takes the reductions no row kernel does.
+            Path::Rows => match self.rows(node, value) {
+                Err(Need::Interpret(_)) if native::lower(graph, n).is_some() => self.native(node),
+                other => other,
+            },
             Path::Interpreter => Err(Need::Interpret(node)),
             Path::View | Path::Elementwise => {
                 let mut builder = Builder::new(self);
@@ -1296,11 +1300,11 @@ mod tests {
     }
 
     #[test]
-    fn a_reduction_over_axes_no_run_can_merge_is_interpreted() {
+    fn a_reduction_over_axes_no_row_can_merge_runs_native() {
         let mut b = Builder::new();
         let x = b.input("x", &[2, 3, 4, 5]);
         let m = b.op("sum", &[("axes", Attr::List(vec![Attr::Int(0), Attr::Int(2), Attr::Int(3)]))], &[x]);
-        assert_eq!(kinds(&b.stages(m)), ["interpret"]);
+        assert_eq!(kinds(&b.stages(m)), ["native"]);
     }
 
     #[test]

@@ -27,6 +27,7 @@ mod norm;
 mod one_hot;
 mod pointwise;
 mod pool;
+mod reduce;
 mod remap;
 mod resize;
 mod rotary;
@@ -50,6 +51,7 @@ pub use norm::{ChannelNorm, LaneOp, Lanes, MeanVariance, Statistics};
 pub use one_hot::OneHot;
 pub use pointwise::{Binary, Broadcast, Kind, Pointwise, Unary};
 pub use pool::{AxisWindow, Pool, PoolAxis, Reduce};
+pub use reduce::AxesReduction;
 pub use remap::{AxisRead, Remap};
 pub use resize::Resize;
 pub use rotary::Rotary;
@@ -96,6 +98,8 @@ pub enum Native {
     Resize(Resize),
     /// An elementwise op of `pointwise` (or a `cast` lowering hands over).
     Pointwise(&'static str, Pointwise),
+    /// A reduction the row kernels leave (its name, the op).
+    Reduction(&'static str, AxesReduction),
     /// `conv` (the cases the compiled path leaves) or `conv_transpose`.
     Convolution(&'static str, Convolution),
     Einsum(Einsum),
@@ -171,8 +175,22 @@ pub const OPS: [&str; 62] = [
 
 /// Ops lowering keeps on their compiled path but may hand to [`lower`]
 /// for the nodes that path refuses (`cast` to an integer dtype; `conv`
-/// with groups, or not 2-D).
-pub const FALLBACK: [&str; 2] = ["cast", "conv"];
+/// with groups, or not 2-D; reductions over axes no row walks as one run,
+/// or of integers).
+pub const FALLBACK: [&str; 12] = [
+    "cast",
+    "conv",
+    "sum",
+    "mean",
+    "reduce_max",
+    "reduce_min",
+    "reduce_prod",
+    "reduce_l1",
+    "reduce_l2",
+    "reduce_log_sum",
+    "reduce_log_sum_exp",
+    "reduce_sum_square",
+];
 
 /// The native form of `node`, or `None` when the op or these attributes
 /// have no native path.
@@ -236,6 +254,9 @@ pub fn lower(graph: &Graph, node: &Node) -> Option<Native> {
             let dtype = |values: &[ValueId]| Some(graph.ty(*values.first()?)?.dtype);
             Pointwise::lower(name, attrs, &inputs, output, dtype(&node.inputs)?, dtype(&node.outputs)?).map(|p| Native::Pointwise(name, p))
         }
+        (op, [x], [output]) if reduce::is_reduction(op) => {
+            AxesReduction::lower(name, attrs, x, output, *norm::output_dtypes(graph, node)?.first()?).map(|r| Native::Reduction(name, r))
+        }
         ("conv", _, [output]) => Convolution::lower(false, attrs, &inputs, output, *norm::output_dtypes(graph, node)?.first()?)
             .map(|c| Native::Convolution("conv", c)),
         ("conv_transpose", _, [output]) => Convolution::lower(true, attrs, &inputs, output, *norm::output_dtypes(graph, node)?.first()?)
@@ -277,7 +298,7 @@ impl Native {
             Native::GatherNd(_) => "gather_nd",
             Native::Resize(_) => "resize",
             Native::Pointwise(name, _) => name,
-            Native::Convolution(name, _) => name,
+            Native::Convolution(name, _) | Native::Reduction(name, _) => name,
             Native::Einsum(_) => "einsum",
             Native::GroupedMatmul(_) => "grouped_matmul",
             Native::MatmulInteger(_) => "matmul_integer",
@@ -315,6 +336,7 @@ impl Native {
             (Native::Scatter(_, op), [output]) => op.run(first, second, inputs.get(2).copied().unwrap_or_default(), output),
             (Native::Pointwise(_, op), [output]) => op.run(first, second, output),
             (Native::Convolution(_, op), [output]) => op.run(inputs, output),
+            (Native::Reduction(_, op), [output]) => op.run(first, output),
             (Native::Einsum(op), [output]) => op.run(inputs, output),
             (Native::GroupedMatmul(op), [output]) => op.run(first, second, inputs.get(2).copied().unwrap_or_default(), output),
             (Native::MatmulInteger(op), [output]) => op.run(inputs, output),

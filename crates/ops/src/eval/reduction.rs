@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use opfuse_ir::{DType, Tensor};
 
 use super::support::{reduced_offsets, AxisSplit};
-use super::{EvalArgs, EvalFn, EvalResult};
+use super::{EvalArgs, EvalError, EvalFn, EvalResult};
 use crate::args::normalize_axis;
 use crate::rules::reduction::reduced_axes;
 
@@ -26,25 +26,68 @@ pub const EVAL: &[(&str, EvalFn)] = &[
 ];
 
 fn sum(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
-    reduce_with(args, |v| v.iter().sum())
+    reduce_named(args, "sum")
 }
 
-/// The mean of no elements is NaN (0 / 0), as in NumPy.
 fn mean(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
-    reduce_with(args, |v| v.iter().sum::<f64>() / v.len() as f64)
+    reduce_named(args, "mean")
 }
 
-/// Over an empty set: -inf, or the dtype's lowest value where it has no
-/// infinity (ONNX's rule).
 fn reduce_max(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
-    let empty = dtype_limits(args.input(0)?.dtype()).0;
-    reduce_with(args, |v| extreme(v, empty, f64::max))
+    reduce_named(args, "reduce_max")
 }
 
-/// Over an empty set: +inf, or the dtype's highest value.
 fn reduce_min(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
-    let empty = dtype_limits(args.input(0)?.dtype()).1;
-    reduce_with(args, |v| extreme(v, empty, f64::min))
+    reduce_named(args, "reduce_min")
+}
+
+fn reduce_prod(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
+    reduce_named(args, "reduce_prod")
+}
+
+fn reduce_l1(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
+    reduce_named(args, "reduce_l1")
+}
+
+fn reduce_l2(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
+    reduce_named(args, "reduce_l2")
+}
+
+fn reduce_log_sum(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
+    reduce_named(args, "reduce_log_sum")
+}
+
+fn reduce_log_sum_exp(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
+    reduce_named(args, "reduce_log_sum_exp")
+}
+
+fn reduce_sum_square(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
+    reduce_named(args, "reduce_sum_square")
+}
+
+/// What a reduction makes of the values landing on one output element.
+pub type Reducer = Box<dyn Fn(&[f64]) -> f64 + Send + Sync>;
+
+/// What reduction `op` makes of the values landing on one output element
+/// of a tensor of `dtype`; `None` for an op that is not one of them. The
+/// mean of no elements is NaN (0 / 0), as in NumPy; the max (min) of none
+/// is -inf (+inf), or the dtype's lowest (highest) value where it has no
+/// infinity (ONNX's rule).
+pub fn reducer(op: &str, dtype: DType) -> Option<Reducer> {
+    let (lowest, highest) = dtype_limits(dtype);
+    Some(match op {
+        "sum" => Box::new(|v: &[f64]| v.iter().sum()),
+        "mean" => Box::new(|v: &[f64]| v.iter().sum::<f64>() / v.len() as f64),
+        "reduce_max" => Box::new(move |v: &[f64]| extreme(v, lowest, f64::max)),
+        "reduce_min" => Box::new(move |v: &[f64]| extreme(v, highest, f64::min)),
+        "reduce_prod" => Box::new(|v: &[f64]| v.iter().product()),
+        "reduce_l1" => Box::new(|v: &[f64]| v.iter().map(|x| x.abs()).sum()),
+        "reduce_l2" => Box::new(|v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt()),
+        "reduce_log_sum" => Box::new(|v: &[f64]| v.iter().sum::<f64>().ln()),
+        "reduce_log_sum_exp" => Box::new(log_sum_exp),
+        "reduce_sum_square" => Box::new(|v: &[f64]| v.iter().map(|x| x * x).sum()),
+        _ => return None,
+    })
 }
 
 /// The lowest and highest values of `dtype`, infinities for floats.
@@ -58,30 +101,6 @@ fn dtype_limits(dtype: DType) -> (f64, f64) {
         DType::I64 => (i64::MIN as f64, i64::MAX as f64),
         _ => (f64::NEG_INFINITY, f64::INFINITY),
     }
-}
-
-fn reduce_prod(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
-    reduce_with(args, |v| v.iter().product())
-}
-
-fn reduce_l1(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
-    reduce_with(args, |v| v.iter().map(|x| x.abs()).sum())
-}
-
-fn reduce_l2(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
-    reduce_with(args, |v| v.iter().map(|x| x * x).sum::<f64>().sqrt())
-}
-
-fn reduce_log_sum(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
-    reduce_with(args, |v| v.iter().sum::<f64>().ln())
-}
-
-fn reduce_log_sum_exp(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
-    reduce_with(args, log_sum_exp)
-}
-
-fn reduce_sum_square(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
-    reduce_with(args, |v| v.iter().map(|x| x * x).sum())
 }
 
 /// `log(sum(exp(v)))`, shifted by the maximum so large values do not overflow.
@@ -103,30 +122,33 @@ fn extreme(v: &[f64], empty: f64, pick: fn(f64, f64) -> f64) -> f64 {
     }
 }
 
-/// Output 0 as `reduce` applied to the elements that land on each output
+/// Output 0 as reduction `op` of the elements that land on each output
 /// element.
-fn reduce_with(args: &EvalArgs<'_>, reduce: impl Fn(&[f64]) -> f64) -> EvalResult<Vec<Tensor>> {
+fn reduce_named(args: &EvalArgs<'_>, op: &str) -> EvalResult<Vec<Tensor>> {
     let x = args.input(0)?;
     let axes = reduced_axes(&args.args, x.dims().len())?;
-    let data = group_by_output(x, &axes).iter().map(|group| reduce(group)).collect();
+    let reduce = reducer(op, x.dtype()).ok_or_else(|| EvalError::new(format!("`{op}` is not a reduction")))?;
+    let data = reduce_values(&reduce, x.dims(), &axes, x.data());
     Ok(vec![args.output(0, data)?])
 }
 
-/// The elements of `x` gathered per output element of a reduction over
-/// `axes`, in row-major output order.
-fn group_by_output(x: &Tensor, axes: &[usize]) -> Vec<Vec<f64>> {
-    let kept: u64 = x
-        .dims()
+/// `reduce` of the elements of `data` (of `dims`) that land on each output
+/// element of a reduction over `axes`, in row-major output order (the
+/// caller rounds). The JIT's native stage calls it on its buffers.
+pub fn reduce_values(reduce: &dyn Fn(&[f64]) -> f64, dims: &[u64], axes: &[usize], data: &[f64]) -> Vec<f64> {
+    let kept: u64 = dims
         .iter()
         .enumerate()
         .filter(|(a, _)| !axes.contains(a))
         .map(|(_, &d)| d)
         .product();
     let mut groups = vec![Vec::new(); kept as usize];
-    for (&value, out) in x.data().iter().zip(reduced_offsets(x.dims(), axes)) {
-        groups[out].push(value);
+    for (&value, out) in data.iter().zip(reduced_offsets(dims, axes)) {
+        if let Some(group) = groups.get_mut(out) {
+            group.push(value);
+        }
     }
-    groups
+    groups.iter().map(|group| reduce(group)).collect()
 }
 
 fn argmax(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
