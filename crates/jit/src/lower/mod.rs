@@ -117,22 +117,8 @@ pub enum Path {
     Interpreter,
 }
 
-const ROW_OPS: [&str; 14] = [
-    "softmax",
-    "log_softmax",
-    "layer_norm",
-    "rms_norm",
-    "sum",
-    "mean",
-    "reduce_max",
-    "reduce_min",
-    "reduce_prod",
-    "reduce_l1",
-    "reduce_l2",
-    "reduce_log_sum",
-    "reduce_log_sum_exp",
-    "reduce_sum_square",
-];
+/// The row ops beside the reductions (`native::REDUCTIONS`).
+const ROW_OPS: [&str; 4] = ["softmax", "log_softmax", "layer_norm", "rms_norm"];
 
 /// The path lowering tries for `op`.
 pub fn path_of(op: &str) -> Path {
@@ -140,7 +126,7 @@ pub fn path_of(op: &str) -> Path {
         "matmul" | "batch_matmul" | "gemm" => Path::Matmul,
         "conv" => Path::Conv,
         "scaled_dot_product_attention" => Path::Attention,
-        op if ROW_OPS.contains(&op) => Path::Rows,
+        op if ROW_OPS.contains(&op) || native::REDUCTIONS.contains(&op) => Path::Rows,
         op if native::OPS.contains(&op) => Path::Native,
         op if VIEWS.contains(&op) => Path::View,
         op if ops::lowers(op) => Path::Elementwise,
@@ -168,8 +154,7 @@ impl Path {
     pub fn limits(op: &str) -> &'static str {
         match op {
             "softmax" | "log_softmax" => "last axis",
-            "sum" | "mean" | "reduce_max" | "reduce_min" | "reduce_prod" | "reduce_l1" | "reduce_l2" | "reduce_log_sum"
-            | "reduce_log_sum_exp" | "reduce_sum_square" => "rows: reduced axes the input walks as one run; native: the others",
+            op if native::REDUCTIONS.contains(&op) => "rows: reduced axes the input walks as one run; native: the others",
             "gemm" => "alpha 1",
             "conv" => "compiled: 2-D, one group; native: the others",
             "scaled_dot_product_attention" => "f32, no past cache, no score outputs",

@@ -177,9 +177,11 @@ pub const OPS: [&str; 62] = [
 /// for the nodes that path refuses (`cast` to an integer dtype; `conv`
 /// with groups, or not 2-D; reductions over axes no row walks as one run,
 /// or of integers).
-pub const FALLBACK: [&str; 12] = [
-    "cast",
-    "conv",
+pub const FALLBACK: [&str; 2] = ["cast", "conv"];
+
+/// The reductions, which the row kernels take where their axes allow and
+/// a native stage where not.
+pub const REDUCTIONS: [&str; 10] = [
     "sum",
     "mean",
     "reduce_max",
@@ -198,7 +200,12 @@ pub fn lower(graph: &Graph, node: &Node) -> Option<Native> {
     let dims = |v: &ValueId| graph.ty(*v).map(|t| t.shape.dims().to_vec());
     let inputs: Vec<Vec<u64>> = node.inputs.iter().map(dims).collect::<Option<_>>()?;
     let outputs: Vec<Vec<u64>> = node.outputs.iter().map(dims).collect::<Option<_>>()?;
-    let name = OPS.iter().chain(&FALLBACK).copied().find(|&op| op == node.op.name())?;
+    let name = OPS
+        .iter()
+        .chain(&FALLBACK)
+        .chain(&REDUCTIONS)
+        .copied()
+        .find(|&op| op == node.op.name())?;
     let attrs = &node.attrs;
     match (name, inputs.as_slice(), outputs.as_slice()) {
         ("concat", _, [output]) => Concat::lower(attrs, &inputs, output).map(|c| Native::Concat(name, c)),
@@ -254,7 +261,7 @@ pub fn lower(graph: &Graph, node: &Node) -> Option<Native> {
             let dtype = |values: &[ValueId]| Some(graph.ty(*values.first()?)?.dtype);
             Pointwise::lower(name, attrs, &inputs, output, dtype(&node.inputs)?, dtype(&node.outputs)?).map(|p| Native::Pointwise(name, p))
         }
-        (op, [x], [output]) if reduce::is_reduction(op) => {
+        (op, [x], [output]) if REDUCTIONS.contains(&op) => {
             AxesReduction::lower(name, attrs, x, output, *norm::output_dtypes(graph, node)?.first()?).map(|r| Native::Reduction(name, r))
         }
         ("conv", _, [output]) => Convolution::lower(false, attrs, &inputs, output, *norm::output_dtypes(graph, node)?.first()?)

@@ -9,11 +9,6 @@ use opfuse_ops::eval::reduction::{reduce_values, reducer};
 
 use super::axis_of;
 
-/// Whether `op` is a reduction this module computes.
-pub(crate) fn is_reduction(op: &str) -> bool {
-    reducer(op, DType::F32).is_some()
-}
-
 #[derive(Clone, Debug, PartialEq)]
 pub struct AxesReduction {
     op: &'static str,
@@ -28,9 +23,7 @@ impl AxesReduction {
     /// `None` for an op without a reducer, or attributes that reduce
     /// nothing (`noop_with_empty_axes`: the row path or the interpreter).
     pub fn lower(op: &'static str, attrs: &Attrs, x: &[u64], output: &[u64], dtype: DType) -> Option<AxesReduction> {
-        if !is_reduction(op) {
-            return None;
-        }
+        reducer(op, dtype).as_ref()?;
         let listed = attrs.get("axes").and_then(Attr::as_ints).unwrap_or_default();
         let noop = attrs.get("noop_with_empty_axes").and_then(Attr::as_bool).unwrap_or(false);
         let mut axes = match (listed.is_empty(), noop) {
