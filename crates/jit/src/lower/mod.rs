@@ -296,7 +296,10 @@ impl<'g> Group<'g> {
         for (node, value) in order {
             if self.interpreted.contains(&node) {
                 if interpreted_done.insert(node) {
-                    stages.push(Stage::Interpret { node });
+                    // What the compiled paths refuse (a grouped conv, a cast
+                    // to an integer, a reduction no row walks) a native
+                    // stage may still take; its inputs are buffers by now.
+                    stages.push(self.native(node).unwrap_or(Stage::Interpret { node }));
                 }
                 continue;
             }
@@ -323,23 +326,10 @@ impl<'g> Group<'g> {
         }
         match path_of(n.op.name()) {
             Path::Matmul => self.matmul(node, value),
-            // The compiled conv is 2-D with one group; a native stage
-            // takes the others.
-            Path::Conv => match self.conv(node, value) {
-                Err(Need::Interpret(_)) if native::lower(graph, n).is_some() => self.native(node),
-                other => other,
-            },
+            Path::Conv => self.conv(node, value),
             Path::Attention => self.attention(node, value),
             Path::Native => self.native(node),
-            // What the compiled loops cannot compute (`cast` to an integer).
-            Path::Elementwise if native::FALLBACK.contains(&n.op.name()) && !graph.ty(value).is_some_and(|t| ops::computes(t.dtype)) => {
-                self.native(node)
-            }
-            // A native stage takes the reductions no row kernel does.
-            Path::Rows => match self.rows(node, value) {
-                Err(Need::Interpret(_)) if native::lower(graph, n).is_some() => self.native(node),
-                other => other,
-            },
+            Path::Rows => self.rows(node, value),
             Path::Interpreter => Err(Need::Interpret(node)),
             Path::View | Path::Elementwise => {
                 let mut builder = Builder::new(self);
@@ -984,10 +974,6 @@ impl<'a, 'g> Builder<'a, 'g> {
             }
             op if ops::lowers(op) => {
                 let dtype_ok = graph.ty(value).is_some_and(|t| ops::computes(t.dtype));
-                if !dtype_ok && native::FALLBACK.contains(&op) {
-                    // A native stage of its own computes it.
-                    return Err(Need::Buffer(value));
-                }
                 if !dtype_ok || n.outputs.len() != 1 {
                     return Err(Need::Interpret(node));
                 }

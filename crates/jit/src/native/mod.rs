@@ -173,14 +173,13 @@ pub const OPS: [&str; 62] = [
     "matmul_integer",
 ];
 
-/// Ops lowering keeps on their compiled path but may hand to [`lower`]
-/// for the nodes that path refuses (`cast` to an integer dtype; `conv`
-/// with groups, or not 2-D; reductions over axes no row walks as one run,
-/// or of integers).
+/// Compiled ops whose nodes the compiled path refuses (`cast` to an
+/// integer dtype; `conv` with groups, or not 2-D) [`lower`] also takes:
+/// lowering tries it for every node it would otherwise interpret.
 pub const FALLBACK: [&str; 2] = ["cast", "conv"];
 
 /// The reductions, which the row kernels take where their axes allow and
-/// a native stage where not.
+/// a native stage where not (axes no row walks as one run, integers).
 pub const REDUCTIONS: [&str; 10] = [
     "sum",
     "mean",
