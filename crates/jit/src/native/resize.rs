@@ -1,40 +1,41 @@
 //! `resize` through the interpreter's own resampling
-//! (`opfuse_ops::eval::layout::resize_values`, ONNX's reference: one axis
-//! at a time, each output coordinate a weighted sum of a few edge-clamped
-//! input entries, in f64) on the stage's f32 buffer, so the two cannot
-//! drift apart; lowering checks the shape rule's plan against the
-//! verified output dims.
+//! (`opfuse_ops::eval::layout::Resampling`, ONNX's reference: one axis at
+//! a time, each output coordinate a weighted sum of a few edge-clamped
+//! input entries, in f64), planned once at lowering and applied to the
+//! stage's f32 buffer on every run, so the two cannot drift apart;
+//! lowering checks the plan's dims against the verified output dims.
 
 use opfuse_ir::{Attrs, DType, TensorType};
-use opfuse_ops::eval::layout::resize_values;
-use opfuse_ops::rules::layout::resize_plan;
-use opfuse_ops::Args;
+use opfuse_ops::eval::layout::Resampling;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Resize {
-    x: TensorType,
-    attrs: Attrs,
+    resampling: Resampling,
+    input_len: Option<u64>,
+    dtype: DType,
 }
 
 impl Resize {
     /// `None` where the shape rule rejects the attributes or its plan
     /// differs from the verified `output` dims.
     pub fn lower(attrs: &Attrs, x: &[u64], output: &[u64], dtype: DType) -> Option<Resize> {
-        let x = TensorType::new(dtype, x.to_vec());
-        let args = Args {
-            attrs,
-            inputs: std::slice::from_ref(&x),
-        };
-        let plan = resize_plan(&args, &x).ok()?;
-        (plan.dims == output).then(|| Resize { x, attrs: attrs.clone() })
+        let resampling = Resampling::plan(attrs, &TensorType::new(dtype, x.to_vec())).ok()?;
+        (resampling.dims() == output).then_some(Resize {
+            resampling,
+            input_len: x.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d)),
+            dtype,
+        })
     }
 
+    /// Writes nothing where `x` is not as long as the planned input.
     pub fn run(&self, x: &[f32], output: &mut [f32]) {
+        if Some(x.len() as u64) != self.input_len {
+            return;
+        }
         let data: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
-        if let Ok((_, values)) = resize_values(&self.attrs, &self.x, &data) {
-            for (target, value) in output.iter_mut().zip(values) {
-                *target = self.x.dtype.round(value) as f32;
-            }
+        let (_, values) = self.resampling.apply(&data);
+        for (target, value) in output.iter_mut().zip(values) {
+            *target = self.dtype.round(value) as f32;
         }
     }
 }

@@ -304,28 +304,77 @@ fn resize(args: &EvalArgs<'_>) -> EvalResult<Vec<Tensor>> {
 
 /// `resize` of `data` (a tensor of type `x`) under `attrs`: the output
 /// dims and values, saturated into an integer dtype's range (the caller
-/// rounds them to the dtype). The JIT's native stage calls it on its f32
-/// buffers, so both compute one resampling.
+/// rounds them to the dtype).
 pub fn resize_values(attrs: &Attrs, x: &TensorType, data: &[f64]) -> EvalResult<(Vec<u64>, Vec<f64>)> {
-    let args = Args {
-        attrs,
-        inputs: std::slice::from_ref(x),
-    };
-    let plan = rules::resize_plan(&args, x)?;
-    let settings = ResizeSettings::read(&args)?;
-    let mut dims = x.shape.dims().to_vec();
-    let mut data = data.to_vec();
-    for resized in &plan.axes {
-        let (input, output) = (dims[resized.axis] as usize, plan.dims[resized.axis] as usize);
-        if resizes_nothing(resized, input, output) {
-            continue;
+    Ok(Resampling::plan(attrs, x)?.apply(data))
+}
+
+/// The (input coordinate, weight) pairs one output coordinate sums, or
+/// `None` where `tf_crop_and_resize` extrapolates.
+type Taps = Option<Vec<(usize, f64)>>;
+
+/// A `resize` planned for one input type: every resampled axis with the
+/// taps of each output coordinate. The JIT's native stage plans once and
+/// applies it to its f32 buffers on every run, so both compute one
+/// resampling.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resampling {
+    input: TensorType,
+    /// Each resampled axis and the taps of each output coordinate.
+    axes: Vec<(usize, Vec<Taps>)>,
+    extrapolation_value: f64,
+}
+
+impl Resampling {
+    pub fn plan(attrs: &Attrs, x: &TensorType) -> EvalResult<Resampling> {
+        let args = Args {
+            attrs,
+            inputs: std::slice::from_ref(x),
+        };
+        let plan = rules::resize_plan(&args, x)?;
+        let settings = ResizeSettings::read(&args)?;
+        let mut dims = x.shape.dims().to_vec();
+        let mut axes = Vec::new();
+        for resized in &plan.axes {
+            let (input, output) = (dims[resized.axis] as usize, plan.dims[resized.axis] as usize);
+            if resizes_nothing(resized, input, output) {
+                continue;
+            }
+            axes.push((
+                resized.axis,
+                (0..output).map(|y| settings.taps(resized, y, input, output)).collect(),
+            ));
+            dims[resized.axis] = output as u64;
         }
-        let taps: Vec<Option<Vec<(usize, f64)>>> = (0..output).map(|y| settings.taps(resized, y, input, output)).collect();
-        data = resample_axis(&data, &dims, resized.axis, &taps, settings.extrapolation_value);
-        dims[resized.axis] = output as u64;
+        Ok(Resampling {
+            input: x.clone(),
+            axes,
+            extrapolation_value: settings.extrapolation_value,
+        })
     }
-    let data = data.into_iter().map(|v| saturate(x.dtype, v)).collect();
-    Ok((dims, data))
+
+    /// The output dims.
+    pub fn dims(&self) -> Vec<u64> {
+        let mut dims = self.input.shape.dims().to_vec();
+        for (axis, taps) in &self.axes {
+            if let Some(extent) = dims.get_mut(*axis) {
+                *extent = taps.len() as u64;
+            }
+        }
+        dims
+    }
+
+    /// The output dims and values of `data` (as long as the planned input).
+    pub fn apply(&self, data: &[f64]) -> (Vec<u64>, Vec<f64>) {
+        let mut dims = self.input.shape.dims().to_vec();
+        let mut data = data.to_vec();
+        for (axis, taps) in &self.axes {
+            data = resample_axis(&data, &dims, *axis, taps, self.extrapolation_value);
+            dims[*axis] = taps.len() as u64;
+        }
+        let data = data.into_iter().map(|v| saturate(self.input.dtype, v)).collect();
+        (dims, data)
+    }
 }
 
 /// The attributes of `resize` that shape the weights.
